@@ -1,0 +1,191 @@
+/**
+ * Configuration, read from the environment once and validated. Every error names the
+ * variable (never its value) and answers 500 `server_misconfigured` with a hint.
+ * The README's env table documents each variable read here.
+ */
+import { ApiKeyRing } from "./apikeys.ts";
+import { ConfigError } from "./errors.ts";
+import { type IssuerSpec, parseIssuers } from "./issuers.ts";
+import { isLoopbackHost } from "./jwks.ts";
+
+export type EnvReader = (name: string) => string | undefined;
+
+export interface AuthConfig {
+  supabaseUrl: string;
+  /** `iss` of this project's Supabase Auth tokens. */
+  supabaseIssuer: string;
+  apiKeys: ApiKeyRing;
+  /** Key for user-scoped clients and calls to Auth: default publishable key, else anon. */
+  publicApiKey: string | undefined;
+  /** Key for the admin client: default secret key, else service_role. */
+  secretApiKey: string | undefined;
+  jwtSecret: Uint8Array | undefined;
+  supabaseJwks: unknown;
+  /** False when SUPABASE_URL is plain http to another host: keys then come only from SUPABASE_JWKS. */
+  fetchSupabaseJwks: boolean;
+  issuers: readonly IssuerSpec[];
+  clockSkewSeconds: number;
+  corsOrigins: "*" | ReadonlySet<string>;
+  tokenCacheSize: number;
+  jwks: { cooldownMs: number; maxAgeMs: number; timeoutMs: number };
+}
+
+const MIN_SECRET_LENGTH = 32;
+
+export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): AuthConfig {
+  const supabaseUrl = required(env, "SUPABASE_URL");
+  let url: URL;
+  try {
+    url = new URL(supabaseUrl);
+  } catch {
+    throw new ConfigError("SUPABASE_URL", "is not an absolute URL");
+  }
+  const base = supabaseUrl.replace(/\/+$/, "");
+  const issuerOverride = optional(env, "AUTH_SUPABASE_ISSUER");
+  const supabaseIssuer = issuerOverride ?? `${base}/auth/v1`;
+
+  const publishable = keyMap(env, "SUPABASE_PUBLISHABLE_KEYS");
+  const secret = keyMap(env, "SUPABASE_SECRET_KEYS");
+  const legacyAnon = optional(env, "SUPABASE_ANON_KEY");
+  const legacyServiceRole = optional(env, "SUPABASE_SERVICE_ROLE_KEY");
+  const apiKeys = new ApiKeyRing({
+    publishable,
+    secret,
+    ...(legacyAnon ? { legacyAnon } : {}),
+    ...(legacyServiceRole ? { legacyServiceRole } : {}),
+  });
+
+  const rawSecret = env("SB_JWT_SECRET");
+  let jwtSecret: Uint8Array | undefined;
+  if (rawSecret !== undefined) {
+    if (rawSecret.length < MIN_SECRET_LENGTH) {
+      throw new ConfigError(
+        "SB_JWT_SECRET",
+        rawSecret === "" ? "is empty" : `is shorter than ${MIN_SECRET_LENGTH} characters`,
+        "Copy the project's legacy JWT secret (Settings > API), or unset SB_JWT_SECRET.",
+      );
+    }
+    jwtSecret = new TextEncoder().encode(rawSecret);
+  }
+
+  const rawJwks = optional(env, "SUPABASE_JWKS");
+  let supabaseJwks: unknown;
+  if (rawJwks !== undefined) {
+    try {
+      supabaseJwks = JSON.parse(rawJwks);
+    } catch {
+      throw new ConfigError("SUPABASE_JWKS", "is not valid JSON");
+    }
+    const keys = Array.isArray(supabaseJwks)
+      ? supabaseJwks
+      : (supabaseJwks as { keys?: unknown } | null)?.keys;
+    if (!Array.isArray(keys)) {
+      throw new ConfigError("SUPABASE_JWKS", 'must be a JWK Set ({"keys": [...]}) or an array');
+    }
+  }
+
+  const rawIssuers = optional(env, "AUTH_ISSUERS");
+  const issuers = rawIssuers === undefined ? [] : parseIssuers(rawIssuers);
+  for (const [i, spec] of issuers.entries()) {
+    if (spec.issuer === supabaseIssuer) {
+      throw new ConfigError(
+        `AUTH_ISSUERS[${i}].issuer`,
+        "is this project's own Supabase Auth issuer",
+      );
+    }
+    const insecure = (u: URL) => u.protocol === "http:" && !isLoopbackHost(u.hostname);
+    if (spec.jwksUrl && insecure(spec.jwksUrl)) {
+      throw new ConfigError(
+        `AUTH_ISSUERS[${i}].jwks_url`,
+        "uses plain http to a non-loopback host",
+        "Keys fetched without TLS can be swapped in transit: use https.",
+      );
+    }
+    if (!spec.jwksUrl && insecure(new URL(spec.issuer))) {
+      throw new ConfigError(
+        `AUTH_ISSUERS[${i}].issuer`,
+        "uses plain http to a non-loopback host, so its discovery and keys would travel without TLS",
+      );
+    }
+  }
+
+  return {
+    supabaseUrl: base,
+    supabaseIssuer,
+    apiKeys,
+    publicApiKey: apiKeys.first("publishable", false) ?? legacyAnon,
+    secretApiKey: apiKeys.first("secret", false) ?? legacyServiceRole,
+    jwtSecret,
+    supabaseJwks,
+    fetchSupabaseJwks: url.protocol === "https:" || isLoopbackHost(url.hostname),
+    issuers,
+    clockSkewSeconds: integer(env, "AUTH_CLOCK_SKEW_SECONDS", 30, 0, 300),
+    corsOrigins: origins(env, "AUTH_CORS_ORIGINS"),
+    tokenCacheSize: integer(env, "AUTH_TOKEN_CACHE_SIZE", 1000, 0, 1_000_000),
+    jwks: {
+      cooldownMs: integer(env, "AUTH_JWKS_COOLDOWN_SECONDS", 30, 1, 3600) * 1000,
+      maxAgeMs: integer(env, "AUTH_JWKS_MAX_AGE_SECONDS", 600, 10, 86_400) * 1000,
+      timeoutMs: integer(env, "AUTH_JWKS_TIMEOUT_MS", 3000, 100, 60_000),
+    },
+  };
+}
+
+function optional(env: EnvReader, name: string): string | undefined {
+  const value = env(name)?.trim();
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function required(env: EnvReader, name: string): string {
+  const value = optional(env, name);
+  if (value === undefined) throw new ConfigError(name, "is not set");
+  return value;
+}
+
+function integer(env: EnvReader, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function keyMap(env: EnvReader, name: string): Record<string, string> {
+  const raw = optional(env, name);
+  if (raw === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(name, "is not valid JSON", `Set ${name} to {"default":"<key>"}.`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(name, 'must be a JSON object like {"default":"<key>"}');
+  }
+  for (const [keyName, key] of Object.entries(value)) {
+    if (typeof key !== "string" || key.length < 16) {
+      throw new ConfigError(name, `has a key "${keyName}" that is not a key string`);
+    }
+  }
+  return value as Record<string, string>;
+}
+
+function origins(env: EnvReader, name: string): "*" | ReadonlySet<string> {
+  const raw = optional(env, name);
+  if (raw === undefined || raw === "*") return "*";
+  const list = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const origin of list) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch { /* reported below */ }
+    if (!parsed || parsed.origin !== origin) {
+      throw new ConfigError(
+        name,
+        `lists "${origin}", which is not an origin like https://app.example.com`,
+      );
+    }
+  }
+  return new Set(list);
+}

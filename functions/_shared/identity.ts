@@ -1,0 +1,150 @@
+/**
+ * The caller, normalized across issuers, and the guards that check it.
+ *
+ * Claim names differ by provider (Clerk `o.id`, Auth0 `permissions`, Logto `scope`,
+ * Supabase `session_id`); everything downstream reads one shape.
+ */
+import { HttpError } from "./errors.ts";
+import type { JwtPayload } from "./jwt.ts";
+
+export type Provider = "supabase" | "clerk" | "auth0" | "firebase" | "logto" | "oidc";
+
+export interface Identity {
+  /** `user` for a person, `machine` for a client-credentials (M2M) token. */
+  kind: "user" | "machine";
+  /** The user id (or client id for machines) from the issuer's configured id claim. */
+  id: string;
+  /** The Postgres role PostgREST will assume for this token (`anon` when the claim is absent). */
+  role: string;
+  email: string | null;
+  issuer: string;
+  provider: Provider;
+  sessionId: string | null;
+  aal: string | null;
+  isAnonymous: boolean;
+  scopes: readonly string[];
+  org: string | null;
+  /** Expiry of the token, in seconds since the epoch. */
+  expiresAt: number;
+  /** The verified claims, as issued. */
+  claims: Readonly<JwtPayload>;
+}
+
+export interface IdentitySource {
+  issuer: string;
+  provider: Provider;
+  userIdClaim: string;
+}
+
+/** Build the identity from verified claims. Throws 401 `invalid_claims` if the id is missing. */
+export function toIdentity(claims: JwtPayload, source: IdentitySource): Identity {
+  const id = claims[source.userIdClaim];
+  if (typeof id !== "string" || id === "" || id.length > 256) {
+    throw new HttpError("invalid_claims", `The token has no usable "${source.userIdClaim}" claim.`);
+  }
+  return {
+    kind: isMachine(claims, source.provider) ? "machine" : "user",
+    id,
+    role: typeof claims.role === "string" ? claims.role : "anon",
+    email: stringOrNull(claims.email),
+    issuer: source.issuer,
+    provider: source.provider,
+    sessionId: stringOrNull(claims.session_id) ?? stringOrNull(claims.sid),
+    aal: stringOrNull(claims.aal),
+    isAnonymous: claims.is_anonymous === true,
+    scopes: Object.freeze(scopesOf(claims)),
+    org: orgOf(claims),
+    expiresAt: claims.exp as number,
+    claims: Object.freeze({ ...claims }),
+  };
+}
+
+/** Client-credentials tokens name the client, not a person (RFC 9068 `client_id`, Auth0 `gty`). */
+function isMachine(claims: JwtPayload, provider: Provider): boolean {
+  if (provider === "supabase") return false;
+  if (claims.gty === "client-credentials") return true;
+  if (typeof claims.sub === "string" && claims.sub.endsWith("@clients")) return true;
+  return typeof claims.client_id === "string" && claims.client_id === claims.sub;
+}
+
+function scopesOf(claims: JwtPayload): string[] {
+  const found = new Set<string>();
+  for (const value of [claims.scope, claims.scp, claims.permissions]) {
+    if (typeof value === "string") value.split(" ").forEach((s) => s && found.add(s));
+    if (Array.isArray(value)) value.forEach((s) => typeof s === "string" && s && found.add(s));
+  }
+  return [...found];
+}
+
+const LOGTO_ORG_AUDIENCE = "urn:logto:organization:";
+
+function orgOf(claims: JwtPayload): string | null {
+  const clerkV2 = claims.o as { id?: unknown } | undefined;
+  if (clerkV2 && typeof clerkV2 === "object" && typeof clerkV2.id === "string") return clerkV2.id;
+  const direct = stringOrNull(claims.org_id) ?? stringOrNull(claims.organization_id);
+  if (direct) return direct;
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  for (const aud of audiences) {
+    if (typeof aud === "string" && aud.startsWith(LOGTO_ORG_AUDIENCE)) {
+      return aud.slice(LOGTO_ORG_AUDIENCE.length);
+    }
+  }
+  return null;
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Guards: each throws 403 with a stable code when the identity lacks what is required.
+
+export function requireRole(identity: Identity, roles: readonly string[]): void {
+  if (!roles.includes(identity.role)) {
+    throw new HttpError(
+      "insufficient_role",
+      `This function requires the role ${roles.join(" or ")}.`,
+      {
+        hint: identity.provider === "supabase"
+          ? "Sign in: anonymous API keys cannot call this function."
+          : 'Make the identity provider add the claim "role": "authenticated" to its tokens.',
+      },
+    );
+  }
+}
+
+export function requireScopes(identity: Identity, scopes: readonly string[]): void {
+  const missing = scopes.filter((s) => !identity.scopes.includes(s));
+  if (missing.length > 0) {
+    throw new HttpError("insufficient_scope", `The token lacks the scope ${missing.join(" ")}.`, {
+      hint: "Request a token with the missing scopes from the identity provider.",
+    });
+  }
+}
+
+const AAL_ORDER = ["aal1", "aal2", "aal3"];
+
+export function requireAal(identity: Identity, minimum: "aal1" | "aal2" | "aal3"): void {
+  if (AAL_ORDER.indexOf(identity.aal ?? "") < AAL_ORDER.indexOf(minimum)) {
+    throw new HttpError("insufficient_aal", `This function requires assurance level ${minimum}.`, {
+      hint: "Complete multi-factor authentication, then retry with the new access token.",
+    });
+  }
+}
+
+/** Each claim must equal the given value, or pass the given predicate. */
+export function requireClaims(
+  identity: Identity,
+  expected: Readonly<Record<string, unknown | ((value: unknown) => boolean)>>,
+): void {
+  for (const [name, want] of Object.entries(expected)) {
+    const have = identity.claims[name];
+    const ok = typeof want === "function" ? want(have) : Object.is(have, want);
+    if (!ok) {
+      throw new HttpError(
+        "claim_mismatch",
+        `The token's "${name}" claim does not permit this call.`,
+      );
+    }
+  }
+}

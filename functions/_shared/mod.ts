@@ -1,0 +1,23 @@
+/**
+ * The public surface of the auth core. Functions import from here only.
+ */
+export { type Context, type FunctionOptions, type Handler, withAuth } from "./handler.ts";
+export { authenticate, type Caller, type CallerKind } from "./authenticate.ts";
+export { type Strategy, TokenVerifier, type VerifierOptions } from "./verify.ts";
+export { type IssuerSpec, parseIssuers } from "./issuers.ts";
+export { JwksKeySet, type JwksOptions } from "./jwks.ts";
+export { extractApiKey, extractBearer } from "./bearer.ts";
+export { parseJwt } from "./jwt.ts";
+export { type ApiKeyMatch, ApiKeyRing } from "./apikeys.ts";
+export {
+  type Identity,
+  requireAal,
+  requireClaims,
+  requireRole,
+  requireScopes,
+} from "./identity.ts";
+export { createAdminClient, createUserClient } from "./clients.ts";
+export { type AuthConfig, loadConfig } from "./config.ts";
+export { applyCors, type CorsPolicy, preflightResponse } from "./cors.ts";
+export { ConfigError, type ErrorCode, errorResponse, HttpError } from "./errors.ts";
+export { json, noContent, readJsonObject, subPath, validateBody } from "./http.ts";

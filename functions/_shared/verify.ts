@@ -1,0 +1,400 @@
+/**
+ * How a token is verified. One class, four strategies for Supabase-issued tokens:
+ *
+ * - `jwks`: asymmetric signature against the project's JWKS (ES256/RS256/EdDSA...).
+ * - `secret`: legacy HS256 shared secret (`SB_JWT_SECRET`).
+ * - `getUser`: ask Supabase Auth (`GET /auth/v1/user`). One round trip per call, but the
+ *   only check that sees signed-out sessions and deleted or banned users.
+ * - `auto`: local when we can (asymmetric with JWKS, HS256 with a secret), else `getUser`.
+ *
+ * Third-party issuers (Clerk, Auth0, Firebase, Logto, any OIDC) are always verified with
+ * their own JWKS: Supabase Auth cannot vouch for them.
+ *
+ * Order of work, cheapest first, so garbage never costs network I/O: cache lookup ->
+ * structural parse -> issuer routing by exact `iss` -> algorithm allowlist -> key lookup
+ * (may fetch) -> signature + claims (jose) -> our extra claim checks -> identity.
+ */
+import { createClient, isAuthApiError, type SupabaseClient } from "@supabase/supabase-js";
+import { errors as joseErrors, jwtVerify } from "jose";
+import { HttpError } from "./errors.ts";
+import { type Identity, type Provider, toIdentity } from "./identity.ts";
+import { discoveryUrl, type IssuerSpec } from "./issuers.ts";
+import {
+  assertSafeUrl,
+  fetchJson,
+  type FetchLimits,
+  JwksKeySet,
+  type JwksOptions,
+} from "./jwks.ts";
+import { type AsymmetricAlgorithm, isAsymmetric, type JwtPayload, parseJwt } from "./jwt.ts";
+import { type CachedVerification, TokenCache } from "./token_cache.ts";
+
+export type Strategy = "jwks" | "secret" | "getUser" | "auto";
+
+export interface SupabaseAuthSettings {
+  /** Project URL, e.g. https://<ref>.supabase.co; `getUser` calls `${url}/auth/v1/user`. */
+  url: string;
+  /** `iss` of Supabase Auth tokens, normally `${url}/auth/v1`. */
+  issuer: string;
+  /** A publishable (or anon) key, sent as `apikey` to Auth. */
+  apiKey?: string;
+  /** Inline JWKS (`SUPABASE_JWKS`), consulted before any fetch. */
+  jwks?: unknown;
+  /** Fetch `${url}/auth/v1/.well-known/jwks.json` for unknown kids (default true). */
+  fetchJwks?: boolean;
+  /** Legacy HS256 secret (`SB_JWT_SECRET`), at least 32 bytes. */
+  jwtSecret?: Uint8Array;
+}
+
+export interface VerifierOptions {
+  strategy: Strategy;
+  supabase: SupabaseAuthSettings;
+  /** Third-party issuers (see issuers.ts). */
+  issuers?: readonly IssuerSpec[];
+  /** Issuer modes this verifier accepts (default: supabase and native). */
+  acceptModes?: ReadonlyArray<IssuerSpec["mode"]>;
+  /** Allowed clock difference for `exp`, `nbf` and `iat`, in seconds (default 30, as PostgREST). */
+  clockSkewSeconds?: number;
+  /** Verified tokens remembered (default 1000; 0 disables). */
+  tokenCacheSize?: number;
+  /** Longest time one verification is reused, even for long-lived tokens (default 5 min). */
+  tokenCacheMaxAgeMs?: number;
+  /** Reuse a `getUser` answer for this long (default 0: every call asks Auth). */
+  getUserCacheTtlMs?: number;
+  /** JWKS cache behaviour, shared by every issuer. */
+  jwks?: Omit<JwksOptions, "initial" | "url">;
+  /** Timeout for calls to Supabase Auth (default 5 s). */
+  authTimeoutMs?: number;
+  now?: () => number;
+  fetch?: typeof fetch;
+  warn?: (message: string) => void;
+}
+
+/** An issuer plus its key set, ready to verify. */
+interface Trusted {
+  spec: IssuerSpec;
+  keys: JwksKeySet;
+}
+
+export class TokenVerifier {
+  readonly strategy: Strategy;
+  readonly #supabase: SupabaseAuthSettings;
+  readonly #byIssuer = new Map<string, Trusted>();
+  readonly #skew: number;
+  readonly #now: () => number;
+  readonly #fetch: typeof fetch;
+  readonly #cache: TokenCache;
+  readonly #cacheMaxAgeMs: number;
+  readonly #getUserTtlMs: number;
+  readonly #authTimeoutMs: number;
+  #authClient: SupabaseClient | undefined;
+
+  constructor(options: VerifierOptions) {
+    this.strategy = options.strategy;
+    this.#supabase = options.supabase;
+    this.#skew = options.clockSkewSeconds ?? 30;
+    this.#now = options.now ?? Date.now;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#cache = new TokenCache(options.tokenCacheSize ?? 1000);
+    this.#cacheMaxAgeMs = options.tokenCacheMaxAgeMs ?? 5 * 60_000;
+    this.#getUserTtlMs = options.getUserCacheTtlMs ?? 0;
+    this.#authTimeoutMs = options.authTimeoutMs ?? 5_000;
+    if (options.supabase.jwtSecret && options.supabase.jwtSecret.byteLength < 32) {
+      throw new Error("the HS256 secret must be at least 32 bytes");
+    }
+    const jwksDefaults: JwksOptions = {
+      ...options.jwks,
+      now: this.#now,
+      fetch: this.#fetch,
+      ...(options.warn ? { warn: options.warn } : {}),
+    };
+    const accept = new Set(options.acceptModes ?? ["supabase", "native"]);
+    if (accept.has("supabase")) {
+      this.#addSupabase(options.supabase, jwksDefaults);
+    }
+    for (const spec of options.issuers ?? []) {
+      if (!accept.has(spec.mode)) continue;
+      const url = spec.jwksUrl ?? (() => this.#discoverJwksUrl(spec.issuer, jwksDefaults));
+      this.#byIssuer.set(spec.issuer, { spec, keys: new JwksKeySet({ ...jwksDefaults, url }) });
+    }
+  }
+
+  /** Number of cached verifications (for tests and benchmarks). */
+  get cacheSize(): number {
+    return this.#cache.size;
+  }
+
+  /** JWKS fetch counters per issuer (for tests, benchmarks and health checks). */
+  jwksStats(issuer: string): { fetches: number; failures: number } | undefined {
+    return this.#byIssuer.get(issuer)?.keys.stats;
+  }
+
+  /** Verify a bearer token and return who it names. Throws `HttpError` otherwise. */
+  async verify(token: string): Promise<Identity> {
+    const now = this.#now();
+    const cached = this.#cache.get(token, now);
+    if (cached) return cached;
+
+    const { header, payload } = parseJwt(token);
+    const iss = payload.iss;
+    const trusted = typeof iss === "string" ? this.#byIssuer.get(iss) : undefined;
+    if (!trusted) {
+      throw new HttpError("untrusted_issuer", "The token was not issued by a trusted issuer.", {
+        hint: "Use a token from this project's Supabase Auth or a configured identity provider.",
+      });
+    }
+    const isSupabase = trusted.spec.mode === "supabase";
+    const alg = header.alg;
+
+    if (isSupabase && this.#useGetUser(alg)) {
+      return await this.#verifyWithAuthServer(token, payload, trusted.spec, now);
+    }
+    if (alg === "HS256") {
+      const secret = isSupabase && this.strategy !== "jwks" ? this.#supabase.jwtSecret : undefined;
+      if (!secret) {
+        throw new HttpError("unsupported_algorithm", "HS256 tokens are not accepted here.");
+      }
+      const claims = await this.#verifyLocally(token, secret, "HS256", trusted.spec);
+      return this.#remember(token, claims, trusted.spec, now);
+    }
+    if (isSupabase && this.strategy === "secret") {
+      throw new HttpError("unsupported_algorithm", "Only HS256 tokens are accepted here.");
+    }
+    if (!isAsymmetric(alg) || !trusted.spec.algorithms.includes(alg)) {
+      throw new HttpError(
+        "unsupported_algorithm",
+        "This issuer's tokens may not use that algorithm.",
+      );
+    }
+    const entry = await trusted.keys.getKey(header.kid, alg);
+    let key: CryptoKey;
+    try {
+      key = await JwksKeySet.cryptoKey(entry, alg);
+    } catch {
+      throw new HttpError("unknown_key", "The issuer published a key that cannot be used.");
+    }
+    const claims = await this.#verifyLocally(token, key, alg, trusted.spec);
+    return this.#remember(token, claims, trusted.spec, now, entry);
+  }
+
+  #useGetUser(alg: string): boolean {
+    if (this.strategy === "getUser") return true;
+    return this.strategy === "auto" && alg === "HS256" && !this.#supabase.jwtSecret;
+  }
+
+  async #verifyLocally(
+    token: string,
+    key: CryptoKey | Uint8Array,
+    alg: AsymmetricAlgorithm | "HS256",
+    spec: IssuerSpec,
+  ): Promise<JwtPayload> {
+    let claims: JwtPayload;
+    try {
+      ({ payload: claims } = await jwtVerify(token, key, {
+        algorithms: [alg],
+        issuer: spec.issuer,
+        ...(spec.audience ? { audience: [...spec.audience] } : {}),
+        clockTolerance: this.#skew,
+        currentDate: new Date(this.#now()),
+        requiredClaims: ["exp"],
+      }));
+    } catch (error) {
+      throw fromJoseError(error);
+    }
+    this.#checkExtraClaims(claims, spec);
+    return claims;
+  }
+
+  /** What jose leaves to the caller: `iat` in the future, `azp`, claim types we rely on. */
+  #checkExtraClaims(claims: JwtPayload, spec: IssuerSpec): void {
+    const nowSec = this.#now() / 1000;
+    if (typeof claims.iat === "number" && claims.iat > nowSec + this.#skew) {
+      throw new HttpError(
+        "token_issued_in_future",
+        "The token claims to be issued in the future.",
+        {
+          hint: "Check the clock of the machine that issued or sent the token.",
+        },
+      );
+    }
+    if (spec.authorizedParties) {
+      if (typeof claims.azp !== "string" || !spec.authorizedParties.includes(claims.azp)) {
+        throw new HttpError(
+          "unauthorized_party",
+          "The token was issued to a party we do not serve.",
+          {
+            hint: "Add the app's origin to authorized_parties in AUTH_ISSUERS.",
+          },
+        );
+      }
+    }
+    if ("role" in claims && typeof claims.role !== "string") {
+      throw new HttpError("invalid_claims", 'The token "role" claim must be a string.');
+    }
+  }
+
+  #remember(
+    token: string,
+    claims: JwtPayload,
+    spec: IssuerSpec,
+    now: number,
+    key?: { retired: boolean },
+    ttlMs = this.#cacheMaxAgeMs,
+  ): Identity {
+    const identity = toIdentity(claims, identitySource(spec));
+    const entry: CachedVerification = {
+      identity,
+      validUntil: Math.min((identity.expiresAt + this.#skew) * 1000, now + ttlMs),
+    };
+    if (key) entry.key = key;
+    if (ttlMs > 0) this.#cache.set(token, entry);
+    return identity;
+  }
+
+  /** `getUser`: Auth verifies the token and checks the user and session still exist. */
+  async #verifyWithAuthServer(
+    token: string,
+    payload: JwtPayload,
+    spec: IssuerSpec,
+    now: number,
+  ): Promise<Identity> {
+    const { data, error } = await this.#auth().auth.getUser(token);
+    if (error || !data.user) throw fromAuthError(error, payload, now);
+    if (data.user.id !== payload.sub) {
+      throw new HttpError(
+        "invalid_claims",
+        "Supabase Auth returned a different user for this token.",
+      );
+    }
+    if (typeof payload.exp !== "number") {
+      throw new HttpError("invalid_claims", 'The token has no numeric "exp" claim.');
+    }
+    return this.#remember(token, payload, spec, now, undefined, this.#getUserTtlMs);
+  }
+
+  #auth(): SupabaseClient {
+    if (this.#authClient) return this.#authClient;
+    const { url, apiKey } = this.#supabase;
+    if (!apiKey) {
+      throw new HttpError(
+        "server_misconfigured",
+        "No API key is configured to call Supabase Auth.",
+        {
+          hint: "Set SUPABASE_PUBLISHABLE_KEYS or SUPABASE_ANON_KEY.",
+        },
+      );
+    }
+    const timeoutMs = this.#authTimeoutMs;
+    const baseFetch = this.#fetch;
+    this.#authClient = createClient(url, apiKey, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+      global: {
+        fetch: (input, init) =>
+          baseFetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
+      },
+    });
+    return this.#authClient;
+  }
+
+  #addSupabase(settings: SupabaseAuthSettings, jwks: JwksOptions): void {
+    const spec: IssuerSpec = {
+      issuer: settings.issuer,
+      provider: "supabase",
+      mode: "supabase",
+      audience: ["authenticated"],
+      algorithms: ["ES256", "RS256", "EdDSA", "Ed25519"],
+      userIdClaim: "sub",
+      authorizedParties: null,
+      jwksUrl: null,
+    };
+    const options: JwksOptions = { ...jwks };
+    if (settings.jwks !== undefined) options.initial = settings.jwks;
+    if (settings.fetchJwks !== false) {
+      const url = new URL(`${settings.url.replace(/\/+$/, "")}/auth/v1/.well-known/jwks.json`);
+      options.url = url;
+    }
+    this.#byIssuer.set(spec.issuer, { spec, keys: new JwksKeySet(options) });
+  }
+
+  async #discoverJwksUrl(issuer: string, jwks: JwksOptions): Promise<URL> {
+    const limits: FetchLimits = {
+      timeoutMs: jwks.timeoutMs ?? 3_000,
+      maxBytes: jwks.maxBytes ?? 256 * 1024,
+      fetch: this.#fetch,
+    };
+    const where = discoveryUrl(issuer);
+    assertSafeUrl(where, "OIDC discovery URL");
+    const doc = await fetchJson(where, limits) as { issuer?: unknown; jwks_uri?: unknown };
+    if (doc.issuer !== issuer) throw new Error(`${where.href} names a different issuer`);
+    if (typeof doc.jwks_uri !== "string") throw new Error(`${where.href} has no jwks_uri`);
+    return new URL(doc.jwks_uri);
+  }
+}
+
+function identitySource(
+  spec: IssuerSpec,
+): { issuer: string; provider: Provider; userIdClaim: string } {
+  return { issuer: spec.issuer, provider: spec.provider, userIdClaim: spec.userIdClaim };
+}
+
+/** jose's typed errors, mapped to our stable codes. */
+function fromJoseError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error instanceof joseErrors.JWTExpired) {
+    return new HttpError("token_expired", "The token has expired.", {
+      hint: "Refresh the session and retry with the new access token.",
+    });
+  }
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    switch (error.claim) {
+      case "nbf":
+        return new HttpError("token_not_yet_valid", "The token is not valid yet.");
+      case "iss":
+        return new HttpError("untrusted_issuer", "The token was not issued by a trusted issuer.");
+      case "aud":
+        return new HttpError("invalid_audience", "The token was issued for another audience.", {
+          hint: "Request a token for this API's audience.",
+        });
+      default:
+        return new HttpError("invalid_claims", `The token's "${error.claim}" claim is not valid.`);
+    }
+  }
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
+    return new HttpError("invalid_signature", "The token signature is not valid.");
+  }
+  if (
+    error instanceof joseErrors.JOSEAlgNotAllowed || error instanceof joseErrors.JOSENotSupported
+  ) {
+    return new HttpError("unsupported_algorithm", "The token's signing algorithm is not accepted.");
+  }
+  // JWSInvalid, JWTInvalid and anything a malformed token provokes in the crypto layer.
+  return new HttpError("malformed_token", "The token could not be verified.");
+}
+
+/** Supabase Auth's answers to `GET /user`, mapped to our codes. */
+function fromAuthError(error: unknown, payload: JwtPayload, now: number): HttpError {
+  if (isAuthApiError(error) && error.status > 0 && error.status < 500) {
+    switch (error.code) {
+      case "session_not_found":
+      case "session_expired":
+        return new HttpError("session_not_found", "The session of this token has ended.", {
+          hint: "Sign in again.",
+        });
+      case "user_not_found":
+        return new HttpError("user_not_found", "The user of this token no longer exists.");
+      case "user_banned":
+        return new HttpError("user_banned", "The user of this token is banned.");
+      default:
+        if (typeof payload.exp === "number" && payload.exp * 1000 <= now) {
+          return new HttpError("token_expired", "The token has expired.", {
+            hint: "Refresh the session and retry with the new access token.",
+          });
+        }
+        return new HttpError("invalid_signature", "Supabase Auth rejected the token.");
+    }
+  }
+  return new HttpError("auth_unavailable", "Supabase Auth cannot be reached right now.", {
+    hint: "Retry shortly.",
+    cause: error,
+  });
+}
