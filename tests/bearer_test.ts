@@ -42,7 +42,11 @@ const rejected: [string, [string, string][], string][] = [
   ["token without scheme", [["authorization", TOKEN]], "invalid_authorization_header"],
   ["two tokens", [["authorization", `Bearer ${TOKEN} ${TOKEN}`]], "invalid_authorization_header"],
   ["double space", [["authorization", `Bearer  ${TOKEN}`]], "invalid_authorization_header"],
-  ["two headers", [["authorization", `Bearer ${TOKEN}`], ["authorization", `Bearer ${TOKEN}`]], "invalid_authorization_header"],
+  [
+    "two headers",
+    [["authorization", `Bearer ${TOKEN}`], ["authorization", `Bearer ${TOKEN}`]],
+    "invalid_authorization_header",
+  ],
   ["quoted token", [["authorization", `Bearer "${TOKEN}"`]], "invalid_authorization_header"],
   ["token with tab", [["authorization", `Bearer ab\tcd`]], "invalid_authorization_header"],
   ["oversized header", [["authorization", `Bearer ${"a".repeat(17 * 1024)}`]], "token_too_large"],
@@ -55,7 +59,10 @@ for (const [name, headers, expected] of rejected) {
 
 for (const param of ["access_token", "token", "apikey"]) {
   Deno.test(`bearer: refuses credentials in the query (${param})`, () => {
-    const r = req([["authorization", `Bearer ${TOKEN}`]], `http://127.0.0.1/functions/v1/me?${param}=x`);
+    const r = req(
+      [["authorization", `Bearer ${TOKEN}`]],
+      `http://127.0.0.1/functions/v1/me?${param}=x`,
+    );
     assert.equal(code(() => extractBearer(r)), "invalid_authorization_header");
   });
 }
@@ -72,5 +79,8 @@ Deno.test("apikey: two apikey headers are refused", () => {
 
 Deno.test("apikey: empty and oversized values are refused", () => {
   assert.equal(code(() => extractApiKey(req([["apikey", ""]]))), "invalid_api_key");
-  assert.equal(code(() => extractApiKey(req([["apikey", "x".repeat(17 * 1024)]]))), "invalid_api_key");
+  assert.equal(
+    code(() => extractApiKey(req([["apikey", "x".repeat(17 * 1024)]]))),
+    "invalid_api_key",
+  );
 });

@@ -14,7 +14,12 @@
  * structural parse -> issuer routing by exact `iss` -> algorithm allowlist -> key lookup
  * (may fetch) -> signature + claims (jose) -> our extra claim checks -> identity.
  */
-import { createClient, isAuthApiError, type SupabaseClient } from "@supabase/supabase-js";
+import {
+  createClient,
+  isAuthApiError,
+  isAuthSessionMissingError,
+  type SupabaseClient,
+} from "@supabase/supabase-js";
 import { errors as joseErrors, jwtVerify } from "jose";
 import { HttpError } from "./errors.ts";
 import { type Identity, type Provider, toIdentity } from "./identity.ts";
@@ -346,6 +351,12 @@ function fromJoseError(error: unknown): HttpError {
     });
   }
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    if (error.reason === "invalid") {
+      return new HttpError(
+        "invalid_claims",
+        `The token's "${error.claim}" claim has the wrong type.`,
+      );
+    }
     switch (error.claim) {
       case "nbf":
         return new HttpError("token_not_yet_valid", "The token is not valid yet.");
@@ -373,6 +384,12 @@ function fromJoseError(error: unknown): HttpError {
 
 /** Supabase Auth's answers to `GET /user`, mapped to our codes. */
 function fromAuthError(error: unknown, payload: JwtPayload, now: number): HttpError {
+  // auth-js turns Auth's 403 session_not_found into a client-side "session missing" error.
+  if (isAuthSessionMissingError(error)) {
+    return new HttpError("session_not_found", "The session of this token has ended.", {
+      hint: "Sign in again.",
+    });
+  }
   if (isAuthApiError(error) && error.status > 0 && error.status < 500) {
     switch (error.code) {
       case "session_not_found":

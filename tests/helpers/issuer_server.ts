@@ -111,7 +111,9 @@ export function startIssuer(options: { keys?: JWK[]; issuerPath?: string } = {})
       const key = header.alg === "HS256"
         ? new TextEncoder().encode(HS_SECRET)
         : createLocalJWKSet({ keys: state.keys });
-      ({ payload: claims } = await jwtVerify(token, key as Uint8Array, { audience: "authenticated" }));
+      ({ payload: claims } = await jwtVerify(token, key as Uint8Array, {
+        audience: "authenticated",
+      }));
     } catch (error) {
       const expired = error instanceof Error && /exp/.test(error.message);
       return fail(403, "bad_jwt", expired ? "invalid JWT: token is expired" : "invalid JWT");
@@ -122,7 +124,12 @@ export function startIssuer(options: { keys?: JWK[]; issuerPath?: string } = {})
     if (state.signedOutSessions.has(String(claims.session_id))) {
       return fail(403, "session_not_found", "Session from session_id claim in JWT does not exist");
     }
-    return Response.json({ id: found.id, aud: "authenticated", role: "authenticated", email: found.email });
+    return Response.json({
+      id: found.id,
+      aud: "authenticated",
+      role: "authenticated",
+      email: found.email,
+    });
   }
 
   const api: IssuerServer = {

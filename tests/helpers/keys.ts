@@ -13,7 +13,10 @@ export interface TestKey {
   publicJwk: JWK;
 }
 
-export async function makeKey(alg: TestAlg, kid = `${alg.toLowerCase()}-${crypto.randomUUID()}`): Promise<TestKey> {
+export async function makeKey(
+  alg: TestAlg,
+  kid = `${alg.toLowerCase()}-${crypto.randomUUID()}`,
+): Promise<TestKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, {
     extractable: true,
     ...(alg === "EdDSA" ? { crv: "Ed25519" } : {}),
@@ -40,9 +43,7 @@ export function sign(
   const kid = options.kid === undefined ? (key === "HS256" ? undefined : key.kid) : options.kid;
   if (kid !== null && kid !== undefined) header.kid = kid;
   const jwt = new SignJWT(claims).setProtectedHeader(header as { alg: string });
-  return key === "HS256"
-    ? jwt.sign(new TextEncoder().encode(HS_SECRET))
-    : jwt.sign(key.privateKey);
+  return key === "HS256" ? jwt.sign(new TextEncoder().encode(HS_SECRET)) : jwt.sign(key.privateKey);
 }
 
 export function b64url(data: string | Uint8Array): string {
@@ -53,7 +54,11 @@ export function b64url(data: string | Uint8Array): string {
 }
 
 /** Assemble a compact JWS from raw JSON texts and a signature part, without signing. */
-export function rawToken(headerJson: string, payloadJson: string, signature = "c2lnbmF0dXJlLWJ5dGVzLXh4eHh4eA"): string {
+export function rawToken(
+  headerJson: string,
+  payloadJson: string,
+  signature = "c2lnbmF0dXJlLWJ5dGVzLXh4eHh4eA",
+): string {
   return `${b64url(headerJson)}.${b64url(payloadJson)}.${signature}`;
 }
 
