@@ -1,0 +1,147 @@
+/**
+ * The API gateway on 127.0.0.1 (54321 by default), routing like a hosted project's:
+ *
+ *   /rest/v1/*                -> PostgREST; API keys become the role JWTs PostgREST
+ *                                understands (publishable -> anon, secret -> service_role),
+ *                                user tokens pass through untouched
+ *   /auth/v1/*                -> the local Auth stand-in (stack/auth.ts)
+ *   /functions/v1/<name>/...  -> functions/<name>/index.ts (`export default { fetch }`)
+ *   /health                   -> stack health
+ */
+import { errorResponse, HttpError } from "../functions/_shared/errors.ts";
+
+export interface GatewayDeps {
+  postgrestUrl: () => string | null;
+  auth: (request: Request, path: string) => Promise<Response>;
+  /** Map an API key to the role JWT PostgREST should see, or null if it is not a key. */
+  roleTokenForKey: (key: string) => string | null;
+  isApiKeyShaped: (value: string) => boolean;
+  functions: FunctionRegistry;
+  log: (line: string) => void;
+}
+
+export interface FunctionRegistry {
+  names(): string[];
+  handler(name: string): Promise<((request: Request) => Promise<Response>) | null>;
+}
+
+/** Functions are the folders of functions/ (except _shared) holding an index.ts. */
+export function functionRegistry(dir: URL): FunctionRegistry {
+  const loaded = new Map<string, Promise<(request: Request) => Promise<Response>>>();
+  const names: string[] = [];
+  for (const entry of Deno.readDirSync(dir)) {
+    if (!entry.isDirectory || entry.name.startsWith("_")) continue;
+    try {
+      Deno.statSync(new URL(`${entry.name}/index.ts`, dir));
+      names.push(entry.name);
+    } catch { /* not a function */ }
+  }
+  names.sort();
+  return {
+    names: () => [...names],
+    handler(name) {
+      if (!names.includes(name)) return Promise.resolve(null);
+      let h = loaded.get(name);
+      if (!h) {
+        h = import(new URL(`${name}/index.ts`, dir).href).then((mod) => {
+          const fetchFn = mod.default?.fetch;
+          if (typeof fetchFn !== "function") {
+            throw new Error(`functions/${name}/index.ts must export default { fetch }`);
+          }
+          return fetchFn as (request: Request) => Promise<Response>;
+        });
+        loaded.set(name, h);
+      }
+      return h;
+    },
+  };
+}
+
+export function createGateway(deps: GatewayDeps): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    try {
+      if (path === "/health") {
+        const up = deps.postgrestUrl() !== null;
+        return Response.json({ status: up ? "ok" : "degraded", postgrest: up ? "up" : "down" }, {
+          status: up ? 200 : 503,
+        });
+      }
+      if (path.startsWith("/rest/v1/") || path === "/rest/v1") {
+        return await rest(request, url, deps);
+      }
+      if (path.startsWith("/auth/v1/")) {
+        return await deps.auth(request, path.slice("/auth/v1".length));
+      }
+      if (path.startsWith("/functions/v1/")) return await fn(request, path, deps);
+      return errorResponse(new HttpError("not_found", "No such route on this local stack."));
+    } catch (error) {
+      deps.log(`[gateway] ${request.method} ${path} failed: ${(error as Error).message}`);
+      return errorResponse(
+        new HttpError("internal_error", "The local gateway failed.", { cause: error }),
+      );
+    }
+  };
+}
+
+async function fn(request: Request, path: string, deps: GatewayDeps): Promise<Response> {
+  const name = path.split("/")[3] ?? "";
+  const handler = name ? await deps.functions.handler(name) : null;
+  if (!handler) {
+    const response = errorResponse(
+      new HttpError("not_found", `No function named "${name}".`, {
+        hint: `Functions here: ${deps.functions.names().join(", ") || "none"}.`,
+      }),
+    );
+    response.headers.set("access-control-allow-origin", "*");
+    return response;
+  }
+  return await handler(request);
+}
+
+async function rest(request: Request, url: URL, deps: GatewayDeps): Promise<Response> {
+  const upstream = deps.postgrestUrl();
+  if (!upstream) {
+    return errorResponse(
+      new HttpError("upstream_error", "PostgREST is not running (see the stack log)."),
+    );
+  }
+  const headers = new Headers(request.headers);
+  const apikey = headers.get("apikey");
+  const bearer = /^bearer (\S+)$/i.exec(headers.get("authorization")?.trim() ?? "")?.[1] ?? null;
+  const bearerIsKey = bearer !== null && deps.isApiKeyShaped(bearer);
+  const key = apikey ?? (bearerIsKey ? bearer : null);
+  if (key === null && bearer === null) {
+    return gatewayError(
+      401,
+      "No API key found in request",
+      "No `apikey` request header or url param was found.",
+    );
+  }
+  if (key !== null) {
+    const roleToken = deps.roleTokenForKey(key);
+    if (roleToken === null) {
+      return gatewayError(
+        401,
+        "Invalid API key",
+        "Double check your Supabase `anon` or `service_role` API key.",
+      );
+    }
+    if (bearer === null || bearerIsKey) headers.set("authorization", `Bearer ${roleToken}`);
+  }
+  headers.delete("apikey");
+  headers.delete("host");
+  const target = `${upstream}${url.pathname.slice("/rest/v1".length) || "/"}${url.search}`;
+  const response = await fetch(target, {
+    method: request.method,
+    headers,
+    body: request.body,
+    redirect: "manual",
+  });
+  return new Response(response.body, response);
+}
+
+function gatewayError(status: number, message: string, hint: string): Response {
+  return Response.json({ message, hint }, { status });
+}

