@@ -21,3 +21,6 @@ export { type AuthConfig, loadConfig } from "./config.ts";
 export { applyCors, type CorsPolicy, preflightResponse } from "./cors.ts";
 export { ConfigError, type ErrorCode, errorResponse, HttpError } from "./errors.ts";
 export { json, noContent, readJsonObject, subPath, validateBody } from "./http.ts";
+export { fromDbError } from "./db_errors.ts";
+export { type FieldRule } from "./http.ts";
+export { ownedResource, type ResourceOptions } from "./resource.ts";

@@ -1,0 +1,60 @@
+/**
+ * `me`: who is calling, and their own profile.
+ *
+ *   GET   /me  -> 200 {id, role, email, issuer, provider, session_id, aal, is_anonymous, profile}
+ *   PATCH /me  {display_name?, avatar_url?} -> 200 the same shape, profile updated
+ *
+ * Any signed-in user: Supabase Auth or a native third-party issuer. The profile is read and
+ * written through the caller's own client, so RLS limits it to their row.
+ */
+import {
+  type Context,
+  fromDbError,
+  HttpError,
+  json,
+  readJsonObject,
+  validateBody,
+  withAuth,
+} from "../_shared/mod.ts";
+
+const PROFILE_COLUMNS = "user_id, display_name, avatar_url, updated_at";
+const PROFILE_CHANGES = {
+  display_name: { type: "string", maxLength: 100, nullable: true },
+  avatar_url: { type: "string", maxLength: 2048, nullable: true },
+} as const;
+
+function describe(ctx: Context, profile: unknown): Response {
+  const id = ctx.identity!;
+  return json({
+    id: id.id,
+    role: id.role,
+    email: id.email,
+    issuer: id.issuer,
+    provider: id.provider,
+    session_id: id.sessionId,
+    aal: id.aal,
+    is_anonymous: id.isAnonymous,
+    profile,
+  });
+}
+
+export default {
+  fetch: withAuth({ allow: "user", methods: ["GET", "PATCH"] }, async (request, ctx) => {
+    if (ctx.path.length > 0) throw new HttpError("not_found", "Not found.");
+    if (request.method === "PATCH") {
+      const changes = validateBody(await readJsonObject(request), PROFILE_CHANGES);
+      if (Object.keys(changes).length === 0) {
+        throw new HttpError("invalid_body", "Send display_name and/or avatar_url.");
+      }
+      // user_id is never sent: the column defaults to requesting_user_id() from the token.
+      const { data, error, status } = await ctx.supabase.from("profiles")
+        .upsert(changes, { onConflict: "user_id" }).select(PROFILE_COLUMNS).single();
+      if (error) throw fromDbError(error, status);
+      return describe(ctx, data);
+    }
+    const { data, error, status } = await ctx.supabase.from("profiles")
+      .select(PROFILE_COLUMNS).maybeSingle();
+    if (error) throw fromDbError(error, status);
+    return describe(ctx, data);
+  }),
+};

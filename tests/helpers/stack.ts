@@ -1,0 +1,153 @@
+/**
+ * The local stack for end-to-end tests, plus the test identity providers it trusts.
+ *
+ * `deno task test` (scripts/test.ts) starts one stack for the whole run and passes it in
+ * `EDGE_STACK`. A test module run on its own (`deno test tests/x_test.ts`) starts its own
+ * instead, so every test file also works alone.
+ */
+import { importJWK, type JWK, SignJWT } from "jose";
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import postgres from "postgres";
+import type { StackStatus } from "../../stack/stack.ts";
+import { type IssuerServer, startIssuer } from "./issuer_server.ts";
+import { makeKey } from "./keys.ts";
+
+export interface TestProvider {
+  issuer: string;
+  jwksUrl: string;
+  kid: string;
+  alg: string;
+  privateJwk: JWK;
+}
+
+export interface StackContext {
+  status: StackStatus;
+  clerk: TestProvider;
+  logto: TestProvider;
+  /** Browser-test origin allowed by AUTH_CORS_ORIGINS. */
+  allowedOrigin: string;
+}
+
+export const CLERK_AZP = "http://127.0.0.1:3999";
+export const LOGTO_AUDIENCE = "https://api.edge-auth.test";
+
+/** Start the providers, and describe the env the stack needs to trust them. */
+export async function startProviders(): Promise<{
+  servers: IssuerServer[];
+  clerk: TestProvider;
+  logto: TestProvider;
+  functionEnv: Record<string, string>;
+}> {
+  const clerkKey = await makeKey("RS256", "clerk-test-1");
+  const logtoKey = await makeKey("ES384", "logto-test-1");
+  const clerkServer = startIssuer({ keys: [clerkKey.publicJwk] });
+  const logtoServer = startIssuer({ keys: [logtoKey.publicJwk], issuerPath: "/oidc" });
+  const provider = (server: IssuerServer, key: typeof clerkKey) =>
+    crypto.subtle.exportKey("jwk", key.privateKey).then((jwk) => ({
+      issuer: server.issuer,
+      jwksUrl: server.jwksUrl,
+      kid: key.kid,
+      alg: key.alg,
+      privateJwk: jwk as JWK,
+    }));
+  const clerk = await provider(clerkServer, clerkKey);
+  const logto = await provider(logtoServer, logtoKey);
+  return {
+    servers: [clerkServer, logtoServer],
+    clerk,
+    logto,
+    functionEnv: {
+      AUTH_ISSUERS: JSON.stringify([
+        {
+          issuer: clerk.issuer,
+          jwks_url: clerk.jwksUrl,
+          mode: "native",
+          provider: "clerk",
+          authorized_parties: [CLERK_AZP],
+        },
+        { issuer: logto.issuer, mode: "exchange", provider: "logto", audience: LOGTO_AUDIENCE },
+      ]),
+      AUTH_CORS_ORIGINS: `${CLERK_AZP},http://localhost:3999`,
+    },
+  };
+}
+
+let local: Promise<StackContext> | undefined;
+
+export function stackContext(): Promise<StackContext> {
+  const shared = Deno.env.get("EDGE_STACK");
+  if (shared) return Promise.resolve(JSON.parse(shared) as StackContext);
+  local ??= (async () => {
+    const { startStack } = await import("../../stack/stack.ts");
+    const providers = await startProviders();
+    const stack = await startStack({
+      port: 0,
+      dataDir: null,
+      keysPath: null,
+      functionEnv: providers.functionEnv,
+      log: () => {},
+    });
+    globalThis.addEventListener("unload", () => {
+      stack.stop();
+      providers.servers.forEach((s) => s.close());
+    });
+    return {
+      status: stack.status,
+      clerk: providers.clerk,
+      logto: providers.logto,
+      allowedOrigin: CLERK_AZP,
+    };
+  })();
+  return local;
+}
+
+/** Options for tests that share a stack across a module (resources outlive one test). */
+export const E2E = { sanitizeOps: false, sanitizeResources: false } as const;
+
+/** A Supabase user's access token from the stack's local Auth (creates the user and session). */
+export async function userToken(
+  status: StackStatus,
+  body: {
+    sub?: string;
+    email?: string;
+    exp?: number;
+    alg?: "ES256" | "HS256";
+    session_id?: string;
+    role?: string;
+  } = {},
+): Promise<{ token: string; sub: string; sessionId: string }> {
+  const sub = body.sub ?? crypto.randomUUID();
+  const response = await fetch(`${status.api_url}/auth/v1/_local/token`, {
+    method: "POST",
+    headers: { apikey: status.secret_key, "content-type": "application/json" },
+    body: JSON.stringify({ ...body, sub }),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(`token: ${JSON.stringify(answer)}`);
+  return { token: answer.access_token, sub, sessionId: answer.session_id };
+}
+
+/** A token signed by a test provider (Clerk-like or Logto-like). */
+export async function providerToken(
+  provider: TestProvider,
+  claims: Record<string, unknown>,
+): Promise<string> {
+  const key = await importJWK(provider.privateJwk, provider.alg);
+  const now = Math.floor(Date.now() / 1000);
+  return await new SignJWT({ iss: provider.issuer, iat: now, exp: now + 600, ...claims })
+    .setProtectedHeader({ alg: provider.alg, kid: provider.kid, typ: "JWT" })
+    .sign(key);
+}
+
+/** supabase-js as an app would create it, with the caller's token (or none). */
+export function appClient(status: StackStatus, token?: string): SupabaseClient {
+  return createClient(status.api_url, status.publishable_key, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    ...(token ? { accessToken: () => Promise.resolve(token) } : {}),
+  });
+}
+
+/** A superuser SQL connection to the stack's database (for arranging and checking state). */
+export function adminSql(status: StackStatus): ReturnType<typeof postgres> {
+  return postgres(status.db_url, { max: 1, prepare: false, onnotice: () => {} });
+}
