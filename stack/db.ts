@@ -1,18 +1,17 @@
 /**
- * The local database: PGlite (real Postgres compiled to WASM) served on a loopback port by
- * pglite-socket, or an external PostgreSQL when `DATABASE_URL` is set. Either way it is
+ * The local database: PGlite (real Postgres compiled to WASM) served on a loopback port
+ * (stack/pglite_server.ts), or an external PostgreSQL when `DATABASE_URL` is set. Either way it is
  * bootstrapped like a hosted project (stack/sql/bootstrap.sql), then `supabase/migrations`
  * run in file-name order (each once, recorded in supabase_migrations.schema_migrations),
  * then `supabase/seed.sql` on a fresh database.
  *
  * Every query after boot goes through the socket, never straight into the PGlite
- * instance: PGlite is one session, and pglite-socket keeps a client's transaction
- * together; a direct call could land inside PostgREST's transaction (and its
- * `set local role`).
+ * instance: PGlite is one session, and the server keeps a client's transaction together;
+ * a direct call could land inside PostgREST's transaction (and its `set local role`).
  */
 import { PGlite } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import postgres from "postgres";
+import { servePglite } from "./pglite_server.ts";
 
 export type Sql = ReturnType<typeof postgres>;
 
@@ -59,14 +58,8 @@ async function openPglite(options: OpenOptions): Promise<Database> {
   if (dataDir && options.reset) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   if (dataDir) await Deno.mkdir(dataDir, { recursive: true });
   const pglite = await PGlite.create(dataDir ?? "memory://");
-  const port = await freePort();
-  const server = new PGLiteSocketServer({
-    db: pglite,
-    host: "127.0.0.1",
-    port,
-    maxConnections: 16,
-  });
-  await server.start();
+  const server = servePglite(pglite, { port: 0 });
+  const port = server.port;
   const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
   const sql = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
   return {
@@ -78,7 +71,7 @@ async function openPglite(options: OpenOptions): Promise<Database> {
     sql,
     async close() {
       await sql.end({ timeout: 1 });
-      await server.stop();
+      await server.close();
       await pglite.close();
     },
   };

@@ -220,3 +220,42 @@ Deno.test({
     assert.ok(!JSON.stringify(jwks).includes(s.jwt_secret));
   },
 });
+
+Deno.test({
+  name:
+    "stack: concurrent clients on the PGlite port never see each other's portals or transactions",
+  ...E2E,
+  async fn() {
+    const clients = Array.from({ length: 4 }, () => adminSql(s));
+    const u = await userToken(s);
+    try {
+      const queries = clients.flatMap((sql, c) =>
+        Array.from({ length: 100 }, async (_, i) => {
+          const [row] = await sql`select ${c * 1000 + i}::int as n, ${"client-" + c}::text as who`;
+          assert.equal(row!.n, c * 1000 + i);
+          assert.equal(row!.who, `client-${c}`);
+        })
+      );
+      const transactions = clients.map((sql, c) =>
+        sql.begin(async (tx) => {
+          await tx`create temp table if not exists t_${
+            tx.unsafe(String(c))
+          } (n int) on commit drop`;
+          await tx`insert into ${tx.unsafe(`t_${c}`)} values (${c})`;
+          const [row] = await tx`select n from ${tx.unsafe(`t_${c}`)}`;
+          assert.equal(row!.n, c);
+        })
+      );
+      const rest = Array.from({ length: 50 }, async () => {
+        const r = await fetch(`${s.api_url}/rest/v1/posts?select=id&limit=1`, {
+          headers: { apikey: s.publishable_key, authorization: `Bearer ${u.token}` },
+        });
+        assert.equal(r.status, 200);
+        await r.body?.cancel();
+      });
+      await Promise.all([...queries, ...transactions, ...rest]);
+    } finally {
+      await Promise.all(clients.map((sql) => sql.end()));
+    }
+  },
+});

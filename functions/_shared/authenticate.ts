@@ -96,12 +96,14 @@ function matchKey(presented: string, ring: ApiKeyRing): ApiKeyMatch {
 }
 
 function keyNotEnough(accept: ReadonlySet<CallerKind>): HttpError {
-  if (accept.has("user") || accept.has("machine")) {
+  if (accept.has("user")) {
     return new HttpError("user_token_required", "This function requires a signed-in user.", {
       hint: 'Sign in, then send "Authorization: Bearer <access token>".',
     });
   }
   return new HttpError("forbidden", "This API key may not call this function.", {
-    hint: "This function requires the project's secret key.",
+    hint: accept.has("machine")
+      ? "Use the project's secret key, or a machine token with the required scopes."
+      : "This function requires the project's secret key.",
   });
 }

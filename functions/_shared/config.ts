@@ -28,6 +28,21 @@ export interface AuthConfig {
   corsOrigins: "*" | ReadonlySet<string>;
   tokenCacheSize: number;
   jwks: { cooldownMs: number; maxAgeMs: number; timeoutMs: number };
+  exchange: ExchangeConfig;
+}
+
+/** How token-exchange mints project tokens (and how every function recognises them). */
+export interface ExchangeConfig {
+  /** `iss` of minted tokens. */
+  issuer: string;
+  /** Lifetime cap in seconds; a minted token never outlives the provider token either. */
+  ttlSeconds: number;
+  /** Mint for machine-to-machine provider tokens too. */
+  allowMachines: boolean;
+  /** Private JWK (with kid) of an asymmetric key imported into the project; else HS256. */
+  signingJwk: (JsonWebKey & { kid: string; alg: string }) | undefined;
+  /** kid put on HS256 minted tokens (the legacy secret's kid, when the project shows one). */
+  hs256Kid: string | undefined;
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -109,6 +124,17 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): AuthC
     }
   }
 
+  const exchange: ExchangeConfig = {
+    issuer: optional(env, "TOKEN_EXCHANGE_ISSUER") ?? `${base}/functions/v1/token-exchange`,
+    ttlSeconds: integer(env, "TOKEN_EXCHANGE_TTL", 300, 30, 3600),
+    allowMachines: boolean(env, "TOKEN_EXCHANGE_ALLOW_M2M", false),
+    signingJwk: signingJwk(env, "TOKEN_EXCHANGE_SIGNING_KEY"),
+    hs256Kid: optional(env, "TOKEN_EXCHANGE_KID"),
+  };
+  if (exchange.issuer === supabaseIssuer) {
+    throw new ConfigError("TOKEN_EXCHANGE_ISSUER", "must differ from Supabase Auth's issuer");
+  }
+
   return {
     supabaseUrl: base,
     supabaseIssuer,
@@ -127,7 +153,42 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): AuthC
       maxAgeMs: integer(env, "AUTH_JWKS_MAX_AGE_SECONDS", 600, 10, 86_400) * 1000,
       timeoutMs: integer(env, "AUTH_JWKS_TIMEOUT_MS", 3000, 100, 60_000),
     },
+    exchange,
   };
+}
+
+function boolean(env: EnvReader, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(name, "must be true or false");
+}
+
+const SIGNING_ALGS = new Set(["ES256", "RS256", "EdDSA"]);
+
+function signingJwk(env: EnvReader, name: string): ExchangeConfig["signingJwk"] {
+  const raw = optional(env, name);
+  if (raw === undefined) return undefined;
+  let jwk: Record<string, unknown>;
+  try {
+    jwk = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(name, "is not valid JSON (expected a private JWK)");
+  }
+  if (typeof jwk !== "object" || jwk === null || typeof jwk.d !== "string") {
+    throw new ConfigError(name, "must be a private JWK (with its d member)");
+  }
+  if (typeof jwk.kid !== "string" || jwk.kid === "") {
+    throw new ConfigError(
+      name,
+      "needs a kid: Supabase only trusts custom-minted tokens that carry one",
+    );
+  }
+  if (typeof jwk.alg !== "string" || !SIGNING_ALGS.has(jwk.alg)) {
+    throw new ConfigError(name, "needs alg ES256, RS256 or EdDSA");
+  }
+  return jwk as unknown as ExchangeConfig["signingJwk"];
 }
 
 function optional(env: EnvReader, name: string): string | undefined {

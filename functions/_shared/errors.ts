@@ -40,6 +40,7 @@ export const ERROR_STATUS = {
   claim_mismatch: 403,
   origin_not_allowed: 403,
   forbidden: 403,
+  exchange_not_allowed: 403,
   // other request errors
   not_found: 404,
   method_not_allowed: 405,

@@ -22,6 +22,8 @@ import {
   requireScopes,
 } from "./identity.ts";
 import { subPath } from "./http.ts";
+import type { IssuerMode } from "./issuers.ts";
+import { mintedIssuer } from "./mint.ts";
 import { type Strategy, TokenVerifier } from "./verify.ts";
 
 export interface FunctionOptions {
@@ -29,8 +31,8 @@ export interface FunctionOptions {
   allow: CallerKind | readonly CallerKind[];
   /** How Supabase tokens are verified (default `auto`). */
   strategy?: Strategy;
-  /** Roles a user token must carry (default `["authenticated"]`). */
-  roles?: readonly string[];
+  /** Roles a user token must carry (default `["authenticated"]`; null skips the check). */
+  roles?: readonly string[] | null;
   /** Scopes a token must carry, all of them (typical for `machine`). */
   scopes?: readonly string[];
   /** Minimum authenticator assurance level of a user session. */
@@ -43,8 +45,11 @@ export interface FunctionOptions {
   admin?: boolean;
   /** Cache `getUser` answers this long (opt-in; default 0). */
   getUserCacheTtlMs?: number;
-  /** Accept tokens from `exchange`-mode issuers (token-exchange only). */
-  acceptExchangeIssuers?: boolean;
+  /**
+   * Which issuers' tokens are accepted (default supabase, native and minted). Only
+   * token-exchange should accept `exchange` issuers, whose tokens PostgREST does not trust.
+   */
+  issuerModes?: readonly IssuerMode[];
   /** Inject configuration (tests); defaults to reading the environment once. */
   config?: AuthConfig | (() => AuthConfig);
   /** Inject the clock and fetch (tests). */
@@ -77,7 +82,7 @@ export function withAuth(
     typeof options.allow === "string" ? [options.allow] : options.allow,
   );
   const methods = options.methods?.map((m) => m.toUpperCase());
-  const roles = options.roles ?? ["authenticated"];
+  const roles = options.roles === undefined ? ["authenticated"] : options.roles;
   let setup: { config: AuthConfig; verifier: TokenVerifier; cors: CorsPolicy } | undefined;
   let setupError: HttpError | undefined;
 
@@ -99,7 +104,8 @@ export function withAuth(
           ...(config.jwtSecret ? { jwtSecret: config.jwtSecret } : {}),
         },
         issuers: config.issuers,
-        acceptModes: options.acceptExchangeIssuers ? ["exchange"] : ["supabase", "native"],
+        acceptModes: options.issuerModes ?? ["supabase", "native", "minted"],
+        minted: mintedIssuer(config),
         clockSkewSeconds: config.clockSkewSeconds,
         tokenCacheSize: config.tokenCacheSize,
         getUserCacheTtlMs: options.getUserCacheTtlMs ?? 0,
@@ -130,7 +136,7 @@ export function withAuth(
       const caller = await authenticate(request, accept, { verifier, apiKeys: config.apiKeys });
       const identity = "identity" in caller ? caller.identity : null;
       if (identity) {
-        if (identity.kind === "user") requireRole(identity, roles);
+        if (identity.kind === "user" && roles) requireRole(identity, roles);
         if (options.scopes) requireScopes(identity, options.scopes);
         if (options.aal) requireAal(identity, options.aal);
         if (options.claims) requireClaims(identity, options.claims);

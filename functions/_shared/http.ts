@@ -83,7 +83,7 @@ function tooLarge(maxBytes: number): HttpError {
 
 /** One field of a body schema. */
 export interface FieldRule {
-  type: "string" | "boolean" | "integer";
+  type: "string" | "boolean" | "integer" | "array";
   required?: boolean;
   /** For strings: maximum length in characters. */
   maxLength?: number;
@@ -132,6 +132,8 @@ function fits(value: unknown, rule: FieldRule): boolean {
       return typeof value === "boolean";
     case "integer":
       return Number.isSafeInteger(value);
+    case "array":
+      return Array.isArray(value);
     case "string":
       return typeof value === "string" && value.trim().length >= (rule.minLength ?? 0) &&
         value.length <= (rule.maxLength ?? Infinity);
@@ -145,6 +147,8 @@ function describe(rule: FieldRule): string {
     }`
     : rule.type === "integer"
     ? "an integer"
+    : rule.type === "array"
+    ? "an array"
     : "true or false";
   return rule.nullable ? `${base}, or null` : base;
 }

@@ -11,7 +11,8 @@ import { ConfigError } from "./errors.ts";
 import type { Provider } from "./identity.ts";
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm, isAsymmetric } from "./jwt.ts";
 
-export type IssuerMode = "supabase" | "native" | "exchange";
+/** `minted`: tokens our token-exchange function signs (see verify.ts). */
+export type IssuerMode = "supabase" | "native" | "exchange" | "minted";
 
 export interface IssuerSpec {
   /** Exact `iss` value; compared byte for byte. */

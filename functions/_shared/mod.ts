@@ -24,3 +24,5 @@ export { json, noContent, readJsonObject, subPath, validateBody } from "./http.t
 export { fromDbError } from "./db_errors.ts";
 export { type FieldRule } from "./http.ts";
 export { ownedResource, type ResourceOptions } from "./resource.ts";
+export { encodeCursor, pageQuery } from "./resource.ts";
+export { type MintedToken, mintProjectToken } from "./mint.ts";

@@ -33,9 +33,7 @@ export function ownedResource(options: ResourceOptions): Handler {
   const defaultLimit = options.defaultLimit ?? 20;
 
   async function list(request: Request, ctx: Context): Promise<Response> {
-    const params = new URL(request.url).searchParams;
-    const limit = parseLimit(params.get("limit"), defaultLimit, maxLimit);
-    const cursor = parseCursor(params.get("cursor"));
+    const { limit, cursor } = pageQuery(request, defaultLimit, maxLimit);
     let query = ctx.supabase.from(options.table).select(options.columns)
       .order("id", { ascending: false })
       .limit(limit + 1);
@@ -109,6 +107,19 @@ function parseId(segment: string): number {
   return Number(segment);
 }
 
+/** `?limit=&cursor=` of a list request, validated (400 `bad_request` otherwise). */
+export function pageQuery(
+  request: Request,
+  defaultLimit = 20,
+  maxLimit = 100,
+): { limit: number; cursor: number | null } {
+  const params = new URL(request.url).searchParams;
+  return {
+    limit: parseLimit(params.get("limit"), defaultLimit, maxLimit),
+    cursor: parseCursor(params.get("cursor")),
+  };
+}
+
 function parseLimit(raw: string | null, fallback: number, max: number): number {
   if (raw === null) return fallback;
   const n = Number(raw);
@@ -119,7 +130,7 @@ function parseLimit(raw: string | null, fallback: number, max: number): number {
 }
 
 /** Cursors are opaque to clients: base64url of the last id seen. */
-function encodeCursor(id: number): string {
+export function encodeCursor(id: number): string {
   return btoa(`id:${id}`).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
 }
 

@@ -51,12 +51,23 @@ export interface SupabaseAuthSettings {
   jwtSecret?: Uint8Array;
 }
 
+/** Where tokens minted by the token-exchange function come from and how they are signed. */
+export interface MintedIssuer {
+  issuer: string;
+  /** HS256 (the legacy project secret), when no asymmetric key is configured. */
+  secret?: Uint8Array;
+  /** Public JWKS of the asymmetric minting key. */
+  jwks?: unknown;
+}
+
 export interface VerifierOptions {
   strategy: Strategy;
   supabase: SupabaseAuthSettings;
+  /** Trust project tokens minted by token-exchange (accepted when `acceptModes` has `minted`). */
+  minted?: MintedIssuer;
   /** Third-party issuers (see issuers.ts). */
   issuers?: readonly IssuerSpec[];
-  /** Issuer modes this verifier accepts (default: supabase and native). */
+  /** Issuer modes this verifier accepts (default: supabase, native and minted). */
   acceptModes?: ReadonlyArray<IssuerSpec["mode"]>;
   /** Allowed clock difference for `exp`, `nbf` and `iat`, in seconds (default 30, as PostgREST). */
   clockSkewSeconds?: number;
@@ -75,10 +86,11 @@ export interface VerifierOptions {
   warn?: (message: string) => void;
 }
 
-/** An issuer plus its key set, ready to verify. */
+/** An issuer plus its key set (and shared secret, for HS256 issuers), ready to verify. */
 interface Trusted {
   spec: IssuerSpec;
   keys: JwksKeySet;
+  secret?: Uint8Array;
 }
 
 export class TokenVerifier {
@@ -113,9 +125,12 @@ export class TokenVerifier {
       fetch: this.#fetch,
       ...(options.warn ? { warn: options.warn } : {}),
     };
-    const accept = new Set(options.acceptModes ?? ["supabase", "native"]);
+    const accept = new Set(options.acceptModes ?? ["supabase", "native", "minted"]);
     if (accept.has("supabase")) {
       this.#addSupabase(options.supabase, jwksDefaults);
+    }
+    if (accept.has("minted") && options.minted) {
+      this.#addMinted(options.minted, jwksDefaults);
     }
     for (const spec of options.issuers ?? []) {
       if (!accept.has(spec.mode)) continue;
@@ -155,7 +170,9 @@ export class TokenVerifier {
       return await this.#verifyWithAuthServer(token, payload, trusted.spec, now);
     }
     if (alg === "HS256") {
-      const secret = isSupabase && this.strategy !== "jwks" ? this.#supabase.jwtSecret : undefined;
+      const secret = isSupabase
+        ? (this.strategy !== "jwks" ? this.#supabase.jwtSecret : undefined)
+        : trusted.secret;
       if (!secret) {
         throw new HttpError("unsupported_algorithm", "HS256 tokens are not accepted here.");
       }
@@ -246,7 +263,7 @@ export class TokenVerifier {
     key?: { retired: boolean },
     ttlMs = this.#cacheMaxAgeMs,
   ): Identity {
-    const identity = toIdentity(claims, identitySource(spec));
+    const identity = toIdentity(claims, identitySource(spec, claims));
     const entry: CachedVerification = {
       identity,
       validUntil: Math.min((identity.expiresAt + this.#skew) * 1000, now + ttlMs),
@@ -321,6 +338,25 @@ export class TokenVerifier {
     this.#byIssuer.set(spec.issuer, { spec, keys: new JwksKeySet(options) });
   }
 
+  #addMinted(minted: MintedIssuer, jwks: JwksOptions): void {
+    const spec: IssuerSpec = {
+      issuer: minted.issuer,
+      provider: "oidc",
+      mode: "minted",
+      audience: ["authenticated"],
+      algorithms: ["ES256", "RS256", "EdDSA", "Ed25519"],
+      userIdClaim: "sub",
+      authorizedParties: null,
+      jwksUrl: null,
+    };
+    const keys = new JwksKeySet({ ...jwks, initial: minted.jwks ?? [] });
+    this.#byIssuer.set(spec.issuer, {
+      spec,
+      keys,
+      ...(minted.secret ? { secret: minted.secret } : {}),
+    });
+  }
+
   async #discoverJwksUrl(issuer: string, jwks: JwksOptions): Promise<URL> {
     const limits: FetchLimits = {
       timeoutMs: jwks.timeoutMs ?? 3_000,
@@ -336,10 +372,17 @@ export class TokenVerifier {
   }
 }
 
+const PROVIDERS: readonly Provider[] = ["supabase", "clerk", "auth0", "firebase", "logto", "oidc"];
+
 function identitySource(
   spec: IssuerSpec,
+  claims: JwtPayload,
 ): { issuer: string; provider: Provider; userIdClaim: string } {
-  return { issuer: spec.issuer, provider: spec.provider, userIdClaim: spec.userIdClaim };
+  // A minted token names the identity provider that vouched for the user in `idp`.
+  const provider = spec.mode === "minted" && PROVIDERS.includes(claims.idp as Provider)
+    ? claims.idp as Provider
+    : spec.provider;
+  return { issuer: spec.issuer, provider, userIdClaim: spec.userIdClaim };
 }
 
 /** jose's typed errors, mapped to our stable codes. */

@@ -1,0 +1,86 @@
+/**
+ * Minting project tokens for identities verified elsewhere (token exchange, for providers
+ * Supabase does not trust natively, such as Logto).
+ *
+ * A minted token carries what PostgREST and RLS need and nothing the caller chose:
+ * `role: "authenticated"` (without it PostgREST runs the request as `anon`),
+ * `aud: "authenticated"`, `sub` from the verified provider token, `iat`, an `exp` that never
+ * outlives the provider token, our own `iss`, a `kid` when the key has one, and the
+ * provider's context (`idp`, `scope`, `org_id`) as extra claims.
+ */
+import { importJWK, SignJWT } from "jose";
+import type { AuthConfig } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+import type { Identity } from "./identity.ts";
+import type { MintedIssuer } from "./verify.ts";
+
+export interface MintedToken {
+  access_token: string;
+  token_type: "bearer";
+  expires_in: number;
+  expires_at: number;
+}
+
+/** How verifiers recognise minted tokens: the same key material, public half only. */
+export function mintedIssuer(config: AuthConfig): MintedIssuer | undefined {
+  const { signingJwk, issuer } = config.exchange;
+  if (signingJwk) {
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } =
+      signingJwk as unknown as Record<
+        string,
+        unknown
+      >;
+    return { issuer, jwks: { keys: [publicJwk] } };
+  }
+  if (config.jwtSecret) return { issuer, secret: config.jwtSecret };
+  return undefined;
+}
+
+const signingKeys = new WeakMap<object, Promise<CryptoKey | Uint8Array>>();
+
+export async function mintProjectToken(
+  config: AuthConfig,
+  identity: Identity,
+  nowMs: number = Date.now(),
+): Promise<MintedToken> {
+  const { signingJwk, ttlSeconds, issuer, hs256Kid } = config.exchange;
+  if (!signingJwk && !config.jwtSecret) {
+    throw new ConfigError(
+      "TOKEN_EXCHANGE_SIGNING_KEY",
+      "and SB_JWT_SECRET are both unset, so no project token can be signed",
+      "Set SB_JWT_SECRET (legacy secret) or TOKEN_EXCHANGE_SIGNING_KEY (a key imported into the project).",
+    );
+  }
+  const now = Math.floor(nowMs / 1000);
+  const exp = Math.min(identity.expiresAt, now + ttlSeconds);
+  const claims: Record<string, unknown> = {
+    role: "authenticated",
+    aal: "aal1",
+    idp: identity.provider,
+    idp_iss: identity.issuer,
+    is_anonymous: false,
+  };
+  if (identity.email) claims.email = identity.email;
+  if (identity.scopes.length > 0) claims.scope = identity.scopes.join(" ");
+  if (identity.org) claims.org_id = identity.org;
+  if (identity.kind === "machine") claims.client_id = identity.id;
+
+  const alg = signingJwk?.alg ?? "HS256";
+  const kid = signingJwk?.kid ?? hs256Kid;
+  let key = signingKeys.get(config);
+  if (!key) {
+    key = signingJwk
+      ? importJWK(signingJwk, alg) as Promise<CryptoKey>
+      : Promise.resolve(config.jwtSecret!);
+    signingKeys.set(config, key);
+  }
+  const token = await new SignJWT(claims)
+    .setProtectedHeader({ alg, typ: "JWT", ...(kid ? { kid } : {}) })
+    .setIssuer(issuer)
+    .setAudience("authenticated")
+    .setSubject(identity.id)
+    .setIssuedAt(now)
+    .setExpirationTime(exp)
+    .sign(await key);
+  return { access_token: token, token_type: "bearer", expires_in: exp - now, expires_at: exp };
+}

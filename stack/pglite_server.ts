@@ -1,0 +1,181 @@
+/**
+ * Serves one PGlite instance to several Postgres clients on a loopback port.
+ *
+ * PGlite is a single session, so clients must take turns. pglite-socket 0.2.17 takes turns
+ * per protocol message, which lets one client's Parse/Bind land between another client's
+ * Bind and Execute: the unnamed portal is replaced and the first client gets
+ * `portal "" does not exist`. PostgREST (libpq) and postgres.js both use the extended
+ * protocol, so the local stack hit this as soon as two clients were busy at once.
+ *
+ * This server takes turns per *group* of messages, ending at Sync or a simple Query, and a
+ * client that leaves a transaction open keeps the session until it ends it (or
+ * disconnects, which rolls it back). The wire protocol itself is PGlite's
+ * (`execProtocolRawStream`): nothing here interprets SQL.
+ */
+import type { PGlite } from "@electric-sql/pglite";
+
+const SSL_REQUEST = 80877103;
+const CANCEL_REQUEST = 80877102;
+const GSSENC_REQUEST = 80877104;
+const PROTOCOL_3 = 196608;
+
+/** Message types after which a client waits for answers. */
+const SYNC = 0x53; // 'S'
+const QUERY = 0x51; // 'Q'
+const FLUSH = 0x48; // 'H'
+const TERMINATE = 0x58; // 'X'
+
+export interface PgliteServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export function servePglite(
+  db: PGlite,
+  options: { port: number; hostname?: string },
+): PgliteServer {
+  const listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port });
+  const connections = new Set<Deno.Conn>();
+  let nextId = 1;
+  /** The connection that holds the session (mid-sequence or in a transaction), if any. */
+  let owner: number | null = null;
+  let waiters: (() => void)[] = [];
+  let chain: Promise<unknown> = Promise.resolve();
+
+  async function acquire(id: number): Promise<void> {
+    while (owner !== null && owner !== id) {
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+    owner = id;
+  }
+
+  function release(id: number, keep: boolean): void {
+    if (owner !== id) return;
+    if (!keep) {
+      owner = null;
+      const wake = waiters;
+      waiters = [];
+      wake.forEach((w) => w());
+    }
+  }
+
+  /** Run one group of messages for a client; answers are written as they stream out. */
+  async function run(id: number, conn: Deno.Conn, bytes: Uint8Array, last: number): Promise<void> {
+    await acquire(id);
+    // Serialize against PGlite itself as well (it is single-threaded).
+    const turn = chain.then(() =>
+      db.runExclusive(() =>
+        db.execProtocolRawStream(bytes, {
+          onRawData: (chunk: Uint8Array) => {
+            writeAll(conn, chunk).catch(() => {});
+          },
+        })
+      )
+    );
+    chain = turn.catch(() => {});
+    try {
+      await turn;
+    } finally {
+      const midSequence = last === FLUSH;
+      release(id, midSequence || db.isInTransaction());
+    }
+  }
+
+  async function handle(conn: Deno.Conn, id: number): Promise<void> {
+    let buffer: Uint8Array = new Uint8Array(0);
+    let started = false;
+    let pending: Uint8Array[] = [];
+    const reader = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await conn.read(reader);
+        if (n === null) break;
+        buffer = concat([buffer, reader.subarray(0, n)]);
+        for (;;) {
+          if (!started) {
+            if (buffer.length < 8) break;
+            const length = readInt32(buffer, 0);
+            const code = readInt32(buffer, 4);
+            if (buffer.length < length) break;
+            const message = buffer.slice(0, length);
+            buffer = buffer.slice(length);
+            if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+              await writeAll(conn, new Uint8Array([0x4e])); // 'N': no encryption, carry on
+              continue;
+            }
+            if (code === CANCEL_REQUEST) return; // not supported by PGlite: just close
+            if (code !== PROTOCOL_3) return;
+            started = true;
+            await run(id, conn, message, SYNC);
+            continue;
+          }
+          if (buffer.length < 5) break;
+          const length = 1 + readInt32(buffer, 1);
+          if (buffer.length < length) break;
+          const type = buffer[0]!;
+          const message = buffer.slice(0, length);
+          buffer = buffer.slice(length);
+          if (type === TERMINATE) return;
+          pending.push(message);
+          if (type === SYNC || type === QUERY || type === FLUSH) {
+            const group = concat(pending);
+            pending = [];
+            await run(id, conn, group, type);
+          }
+        }
+      }
+    } catch {
+      // client went away mid-read or mid-write
+    } finally {
+      connections.delete(conn);
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+      if (owner === id) {
+        // A client that vanished inside a transaction must not keep the session.
+        if (db.isInTransaction()) await db.exec("ROLLBACK").catch(() => {});
+        release(id, false);
+      }
+    }
+  }
+
+  (async () => {
+    for await (const conn of listener) {
+      connections.add(conn);
+      handle(conn, nextId++);
+    }
+  })().catch(() => {});
+
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async close() {
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+      }
+      await chain;
+    },
+  };
+}
+
+function readInt32(bytes: Uint8Array, at: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset + at, 4).getInt32(0);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
