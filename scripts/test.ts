@@ -4,7 +4,7 @@
  * and tears everything down, also when tests fail or the run is interrupted.
  */
 import { startStack } from "../stack/stack.ts";
-import { CLERK_AZP, type StackContext, startProviders } from "../tests/helpers/stack.ts";
+import { type StackContext, startProviders } from "../tests/helpers/stack.ts";
 
 const logPath = new URL("../.local/test-stack.log", import.meta.url).pathname;
 await Deno.mkdir(logPath.replace(/\/[^/]+$/, ""), { recursive: true });
@@ -31,7 +31,7 @@ const context: StackContext = {
   status: stack.status,
   clerk: providers.clerk,
   logto: providers.logto,
-  allowedOrigin: CLERK_AZP,
+  appOrigin: providers.appOrigin,
 };
 
 let code = 1;

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { type StackStatus, startStack } from "./stack.ts";
-import { STATUS_FILE, writeStatus } from "./status_file.ts";
+import { STATE_DIR, STATUS_FILE, writeStatus } from "./status_file.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -33,6 +33,8 @@ try {
   stack = await startStack({
     port,
     reset: values.reset ?? false,
+    dataDir: `${STATE_DIR}/db`,
+    keysPath: `${STATE_DIR}/keys.json`,
     ...(Deno.env.get("DATABASE_URL") ? { databaseUrl: Deno.env.get("DATABASE_URL")! } : {}),
   });
 } catch (error) {

@@ -1,7 +1,10 @@
 /** Where a running `deno task start` records its status for `status` and `token`. */
 import type { StackStatus } from "./stack.ts";
 
-export const STATUS_FILE = new URL("../.local/status.json", import.meta.url).pathname;
+/** Local state (keys, database, status) lives here; EDGE_STACK_DIR moves it. */
+export const STATE_DIR = Deno.env.get("EDGE_STACK_DIR") ??
+  new URL("../.local", import.meta.url).pathname;
+export const STATUS_FILE = `${STATE_DIR}/status.json`;
 
 export async function writeStatus(status: StackStatus): Promise<void> {
   await Deno.mkdir(STATUS_FILE.replace(/\/[^/]+$/, ""), { recursive: true });

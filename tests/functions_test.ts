@@ -4,14 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
-import {
-  appClient,
-  CLERK_AZP,
-  E2E,
-  providerToken,
-  stackContext,
-  userToken,
-} from "./helpers/stack.ts";
+import { appClient, E2E, providerToken, stackContext, userToken } from "./helpers/stack.ts";
 
 const ctx = await stackContext();
 const s = ctx.status;
@@ -52,7 +45,7 @@ async function supabaseUser() {
 async function clerkUser(sub = `user_${crypto.randomUUID().replace(/-/g, "").slice(0, 20)}`) {
   const token = await providerToken(ctx.clerk, {
     sub,
-    azp: CLERK_AZP,
+    azp: ctx.appOrigin,
     role: "authenticated",
     sid: "sess_1",
   });
@@ -331,17 +324,17 @@ Deno.test({
     const pre = await fetch(`${s.functions_url}/posts`, {
       method: "OPTIONS",
       headers: {
-        origin: CLERK_AZP,
+        origin: ctx.appOrigin,
         "access-control-request-method": "POST",
         "access-control-request-headers": "authorization, x-client-info, apikey, content-type",
       },
     });
     assert.equal(pre.status, 204);
-    assert.equal(pre.headers.get("access-control-allow-origin"), CLERK_AZP);
+    assert.equal(pre.headers.get("access-control-allow-origin"), ctx.appOrigin);
     await pre.body?.cancel();
-    const r = await fetch(`${s.functions_url}/posts`, { headers: { origin: CLERK_AZP } });
+    const r = await fetch(`${s.functions_url}/posts`, { headers: { origin: ctx.appOrigin } });
     assert.equal(r.status, 401);
-    assert.equal(r.headers.get("access-control-allow-origin"), CLERK_AZP);
+    assert.equal(r.headers.get("access-control-allow-origin"), ctx.appOrigin);
     assert.match(r.headers.get("access-control-expose-headers") ?? "", /sb-error-code/);
     await r.body?.cancel();
   },

@@ -8,6 +8,7 @@
 import { importJWK, type JWK, SignJWT } from "jose";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import postgres from "postgres";
+import { freePort } from "../../stack/db.ts";
 import type { StackStatus } from "../../stack/stack.ts";
 import { type IssuerServer, startIssuer } from "./issuer_server.ts";
 import { makeKey } from "./keys.ts";
@@ -24,11 +25,10 @@ export interface StackContext {
   status: StackStatus;
   clerk: TestProvider;
   logto: TestProvider;
-  /** Browser-test origin allowed by AUTH_CORS_ORIGINS. */
-  allowedOrigin: string;
+  /** The app's origin: allowed by AUTH_CORS_ORIGINS, and Clerk tokens' `azp`. */
+  appOrigin: string;
 }
 
-export const CLERK_AZP = "http://127.0.0.1:3999";
 export const LOGTO_AUDIENCE = "https://api.edge-auth.test";
 
 /** Start the providers, and describe the env the stack needs to trust them. */
@@ -36,8 +36,10 @@ export async function startProviders(): Promise<{
   servers: IssuerServer[];
   clerk: TestProvider;
   logto: TestProvider;
+  appOrigin: string;
   functionEnv: Record<string, string>;
 }> {
+  const appOrigin = `http://127.0.0.1:${await freePort()}`;
   const clerkKey = await makeKey("RS256", "clerk-test-1");
   const logtoKey = await makeKey("ES384", "logto-test-1");
   const clerkServer = startIssuer({ keys: [clerkKey.publicJwk] });
@@ -56,6 +58,7 @@ export async function startProviders(): Promise<{
     servers: [clerkServer, logtoServer],
     clerk,
     logto,
+    appOrigin,
     functionEnv: {
       AUTH_ISSUERS: JSON.stringify([
         {
@@ -63,11 +66,11 @@ export async function startProviders(): Promise<{
           jwks_url: clerk.jwksUrl,
           mode: "native",
           provider: "clerk",
-          authorized_parties: [CLERK_AZP],
+          authorized_parties: [appOrigin],
         },
         { issuer: logto.issuer, mode: "exchange", provider: "logto", audience: LOGTO_AUDIENCE },
       ]),
-      AUTH_CORS_ORIGINS: `${CLERK_AZP},http://localhost:3999`,
+      AUTH_CORS_ORIGINS: appOrigin,
     },
   };
 }
@@ -95,7 +98,7 @@ export function stackContext(): Promise<StackContext> {
       status: stack.status,
       clerk: providers.clerk,
       logto: providers.logto,
-      allowedOrigin: CLERK_AZP,
+      appOrigin: providers.appOrigin,
     };
   })();
   return local;

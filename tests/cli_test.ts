@@ -1,0 +1,138 @@
+/**
+ * The README's session, as a new user runs it: `deno task start`, `deno task status --json`,
+ * `deno task token --sub <uuid>`, then curl a function and /rest/v1 as that user; Ctrl-C;
+ * data persists across restarts and `--reset` empties it. Runs in a throwaway state dir
+ * (EDGE_STACK_DIR) on a free port, so it never touches a developer's own stack.
+ */
+import assert from "node:assert/strict";
+import { decodeJwt, decodeProtectedHeader } from "jose";
+import { freePort } from "../stack/db.ts";
+
+const STATUS_KEYS = [
+  "api_url",
+  "functions_url",
+  "anon_key",
+  "service_role_key",
+  "publishable_key",
+  "secret_key",
+  "jwt_secret",
+  "jwks_url",
+  "db_url",
+];
+
+async function run(stateDir: string, script: string, args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `stack/${script}.ts`, ...args],
+    env: { EDGE_STACK_DIR: stateDir, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+async function start(stateDir: string, port: number, extra: string[] = []) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "stack/start.ts", "--port", String(port), ...extra],
+    env: { EDGE_STACK_DIR: stateDir, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let printed = "";
+  const deadline = Date.now() + 60_000;
+  while (!printed.includes("Mint a user token")) {
+    const { value, done } = await reader.read();
+    if (done || Date.now() > deadline) throw new Error(`stack did not start:\n${printed}`);
+    printed += value;
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  return {
+    printed,
+    async interrupt(): Promise<number> {
+      child.kill("SIGINT");
+      return (await child.status).code;
+    },
+  };
+}
+
+Deno.test("cli: start, status --json, token, curl as the user, Ctrl-C, restart, --reset", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "edge-stack-" });
+  const port = await freePort();
+  let stack = await start(stateDir, port);
+  try {
+    assert.match(stack.printed, new RegExp(`API URL: http://127\\.0\\.0\\.1:${port}`));
+    assert.match(stack.printed, /Publishable key: sb_publishable_/);
+
+    const status = await run(stateDir, "status", ["--json"]);
+    assert.equal(status.code, 0, status.stderr);
+    const s = JSON.parse(status.stdout);
+    assert.deepEqual(Object.keys(s).sort(), [...STATUS_KEYS].sort());
+
+    const sub = crypto.randomUUID();
+    const token = await run(stateDir, "token", ["--sub", sub, "--email", "ada@example.com"]);
+    assert.equal(token.code, 0, token.stderr);
+    const lines = token.stdout.trim().split("\n");
+    assert.equal(lines.length, 1, "the token is the only thing on stdout");
+    const jwt = lines[0]!;
+    assert.equal(decodeJwt(jwt).sub, sub);
+    assert.equal(decodeJwt(jwt).email, "ada@example.com");
+    assert.equal(decodeProtectedHeader(jwt).alg, "ES256");
+
+    const hs = await run(stateDir, "token", ["--sub", sub, "--alg", "HS256", "--exp", "60"]);
+    assert.equal(decodeProtectedHeader(hs.stdout.trim()).alg, "HS256");
+    const claims = decodeJwt(hs.stdout.trim());
+    assert.equal(claims.exp! - claims.iat!, 60);
+
+    const me = await fetch(`${s.functions_url}/me`, {
+      headers: { authorization: `Bearer ${jwt}` },
+    });
+    assert.equal(me.status, 200);
+    assert.equal((await me.json()).id, sub);
+    const created = await fetch(`${s.api_url}/rest/v1/posts`, {
+      method: "POST",
+      headers: {
+        apikey: s.publishable_key,
+        authorization: `Bearer ${jwt}`,
+        "content-type": "application/json",
+        prefer: "return=representation",
+      },
+      body: JSON.stringify({ title: "persisted" }),
+    });
+    assert.equal(created.status, 201);
+    await created.body?.cancel();
+
+    const badSub = await run(stateDir, "token", ["--sub", "not-a-uuid"]);
+    assert.equal(badSub.code, 1);
+    assert.match(badSub.stderr, /UUID/);
+    assert.equal(badSub.stdout, "");
+    assert.equal((await run(stateDir, "token", [])).code, 2);
+
+    assert.equal(await stack.interrupt(), 0, "Ctrl-C stops cleanly");
+    const after = await run(stateDir, "status", []);
+    assert.equal(after.code, 1);
+    assert.match(after.stderr, /not running/);
+
+    stack = await start(stateDir, port);
+    const again = JSON.parse((await run(stateDir, "status", ["--json"])).stdout);
+    assert.equal(again.secret_key, s.secret_key, "keys persist across restarts");
+    const kept = await fetch(`${s.api_url}/rest/v1/posts?select=title`, {
+      headers: { apikey: s.secret_key },
+    });
+    assert.deepEqual(await kept.json(), [{ title: "persisted" }], "data persists across restarts");
+    await stack.interrupt();
+
+    stack = await start(stateDir, port, ["--reset"]);
+    const empty = await fetch(`${s.api_url}/rest/v1/posts?select=title`, {
+      headers: { apikey: s.secret_key },
+    });
+    assert.deepEqual(await empty.json(), [], "--reset starts from an empty database");
+  } finally {
+    await stack.interrupt().catch(() => {});
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
+});

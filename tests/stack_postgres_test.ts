@@ -1,0 +1,61 @@
+/**
+ * DATABASE_URL mode: the same stack on a real PostgreSQL server. `.ci/run` starts the
+ * machine's PostgreSQL 15 and sets TEST_DATABASE_URL; without it these tests are skipped
+ * and say why.
+ */
+import assert from "node:assert/strict";
+import { startStack } from "../stack/stack.ts";
+import { appClient, userToken } from "./helpers/stack.ts";
+
+const url = Deno.env.get("TEST_DATABASE_URL");
+if (!url) {
+  console.log(
+    "stack_postgres_test: skipped, TEST_DATABASE_URL is not set (.ci/run sets it when PostgreSQL 15 is installed)",
+  );
+}
+
+Deno.test({
+  name:
+    "stack/postgres: boots on PostgreSQL 15 (reset), RLS holds through PostgREST, restart applies nothing twice",
+  ignore: !url,
+  async fn() {
+    let stack = await startStack({
+      databaseUrl: url!,
+      reset: true,
+      port: 0,
+      keysPath: null,
+      log: () => {},
+    });
+    try {
+      assert.equal(stack.db.kind, "external");
+      const [{ version }] = await stack.db
+        .sql`select current_setting('server_version_num')::int as version`;
+      assert.ok(version >= 150000, `server is PostgreSQL ${version}`);
+      const s = stack.status;
+      const a = await userToken(s);
+      const b = await userToken(s);
+      const inserted = await appClient(s, a.token).from("posts").insert({ title: "on pg15" })
+        .select().single();
+      assert.equal(inserted.error, null);
+      assert.equal(inserted.data.user_id, a.sub);
+      assert.deepEqual((await appClient(s, b.token).from("posts").select()).data, []);
+      const me = await appClient(s, a.token).functions.invoke("me", { method: "GET" });
+      assert.equal(me.data.id, a.sub);
+      await stack.stop();
+
+      stack = await startStack({ databaseUrl: url!, port: 0, keysPath: null, log: () => {} });
+      const rows = await stack.db
+        .sql`select count(*)::int as n from supabase_migrations.schema_migrations`;
+      const files = [...Deno.readDirSync("supabase/migrations")].length;
+      assert.equal(rows[0]!.n, files, "each migration recorded once");
+      const kept = await stack.db.sql`select title from public.posts`;
+      assert.deepEqual(
+        kept.map((r) => r.title),
+        ["on pg15"],
+        "data survives a restart without --reset",
+      );
+    } finally {
+      await stack.stop();
+    }
+  },
+});
