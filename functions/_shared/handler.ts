@@ -13,7 +13,7 @@ import { authenticate, type Caller, type CallerKind } from "./authenticate.ts";
 import { createAdminClient, createUserClient } from "./clients.ts";
 import { type AuthConfig, loadConfig } from "./config.ts";
 import { applyCors, type CorsPolicy, isPreflight, preflightResponse } from "./cors.ts";
-import { errorResponse, HttpError, toHttpError } from "./errors.ts";
+import { ConfigError, errorResponse, HttpError, toHttpError } from "./errors.ts";
 import {
   type Identity,
   requireAal,
@@ -93,6 +93,9 @@ export function withAuth(
       const config = typeof options.config === "function"
         ? options.config()
         : options.config ?? loadConfig();
+      if (options.strategy === "secret" && !config.jwtSecret) {
+        throw new ConfigError("SB_JWT_SECRET", "is required by this function's secret strategy");
+      }
       const verifier = new TokenVerifier({
         strategy: options.strategy ?? "auto",
         supabase: {
