@@ -47,6 +47,8 @@ export interface Stack {
   bootMs: number;
   /** Resolves if PostgREST dies while the stack runs. */
   crashed: Promise<number>;
+  /** How often /auth/v1/.well-known/jwks.json was served (tests count fetches with it). */
+  jwksServed(): number;
   stop(): Promise<void>;
 }
 
@@ -134,14 +136,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       [keys.serviceRoleKey, keys.serviceRoleKey],
     ]);
     const pg = postgrest;
+    const authHandler = createAuthHandler({
+      sql: db.sql,
+      keys,
+      issuer,
+      isSecretKey: (v) => v === keys.secretKey || v === keys.serviceRoleKey,
+    });
+    let jwksServed = 0;
     const gateway = createGateway({
       postgrestUrl: () => (pg.running() ? pg.url : null),
-      auth: createAuthHandler({
-        sql: db.sql,
-        keys,
-        issuer,
-        isSecretKey: (v) => v === keys.secretKey || v === keys.serviceRoleKey,
-      }),
+      auth: (request, path) => {
+        if (path === "/.well-known/jwks.json") jwksServed++;
+        return authHandler(request, path);
+      },
       roleTokenForKey: (key) => roleTokens.get(key) ?? null,
       isApiKeyShaped: (v) => v.startsWith("sb_") || roleTokens.has(v),
       functions: functionRegistry(new URL("functions/", root)),
@@ -155,6 +162,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       db,
       bootMs: Math.round(performance.now() - t0),
       crashed: crashPromise,
+      jwksServed: () => jwksServed,
       async stop() {
         await server?.shutdown();
         await postgrest?.stop();

@@ -533,6 +533,9 @@ const claimCases: [string, (now: number) => Record<string, unknown>, string][] =
   ["sub empty", () => ({ sub: "" }), "invalid_claims"],
   ["sub a number", () => ({ sub: 42 }), "invalid_claims"],
   ["role an object", () => ({ role: { name: "service_role" } }), "invalid_claims"],
+  ["exp 1e300 (never expires)", () => ({ exp: 1e300 }), "invalid_claims"],
+  ["exp two years ahead", (n) => ({ exp: n + 2 * 366 * 86400 }), "invalid_claims"],
+  ["exp 300 days ahead", (n) => ({ exp: n + 300 * 86400 }), "accepted"],
 ];
 for (const [label, overrides, expected] of claimCases) {
   Deno.test(`verify/claims: ${label} -> ${expected}`, async () => {

@@ -71,6 +71,8 @@ export interface VerifierOptions {
   acceptModes?: ReadonlyArray<IssuerSpec["mode"]>;
   /** Allowed clock difference for `exp`, `nbf` and `iat`, in seconds (default 30, as PostgREST). */
   clockSkewSeconds?: number;
+  /** Tokens whose exp lies further ahead than this are refused (default 366 days). */
+  maxTokenLifetimeSeconds?: number;
   /** Verified tokens remembered (default 1000; 0 disables). */
   tokenCacheSize?: number;
   /** Longest time one verification is reused, even for long-lived tokens (default 5 min). */
@@ -98,6 +100,7 @@ export class TokenVerifier {
   readonly #supabase: SupabaseAuthSettings;
   readonly #byIssuer = new Map<string, Trusted>();
   readonly #skew: number;
+  readonly #maxLifetime: number;
   readonly #now: () => number;
   readonly #fetch: typeof fetch;
   readonly #cache: TokenCache;
@@ -110,6 +113,7 @@ export class TokenVerifier {
     this.strategy = options.strategy;
     this.#supabase = options.supabase;
     this.#skew = options.clockSkewSeconds ?? 30;
+    this.#maxLifetime = options.maxTokenLifetimeSeconds ?? 366 * 24 * 3600;
     this.#now = options.now ?? Date.now;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#cache = new TokenCache(options.tokenCacheSize ?? 1000);
@@ -230,6 +234,11 @@ export class TokenVerifier {
   /** What jose leaves to the caller: `iat` in the future, `azp`, claim types we rely on. */
   #checkExtraClaims(claims: JwtPayload, spec: IssuerSpec): void {
     const nowSec = this.#now() / 1000;
+    if ((claims.exp as number) > nowSec + this.#maxLifetime) {
+      // A validly signed but (practically) never-expiring token is a minting mistake or a
+      // leak waiting to happen; no issuer we trust grants lifetimes like that.
+      throw new HttpError("invalid_claims", 'The token\'s "exp" is implausibly far in the future.');
+    }
     if (typeof claims.iat === "number" && claims.iat > nowSec + this.#skew) {
       throw new HttpError(
         "token_issued_in_future",

@@ -9,7 +9,7 @@ import { importJWK, type JWK, SignJWT } from "jose";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import postgres from "postgres";
 import { freePort } from "../../stack/db.ts";
-import type { StackStatus } from "../../stack/stack.ts";
+import type { Stack, StackStatus } from "../../stack/stack.ts";
 import { type IssuerServer, startIssuer } from "./issuer_server.ts";
 import { makeKey } from "./keys.ts";
 
@@ -102,6 +102,41 @@ export function stackContext(): Promise<StackContext> {
     };
   })();
   return local;
+}
+
+/** A stack of this module's own, with its own providers (for tests that count fetches). */
+export async function privateStack(): Promise<{
+  ctx: StackContext;
+  stack: Stack;
+  servers: IssuerServer[];
+  logs: string[];
+  stop(): Promise<void>;
+}> {
+  const { startStack } = await import("../../stack/stack.ts");
+  const providers = await startProviders();
+  const logs: string[] = [];
+  const stack = await startStack({
+    port: 0,
+    dataDir: null,
+    keysPath: null,
+    functionEnv: providers.functionEnv,
+    log: (line) => logs.push(line),
+  });
+  return {
+    ctx: {
+      status: stack.status,
+      clerk: providers.clerk,
+      logto: providers.logto,
+      appOrigin: providers.appOrigin,
+    },
+    stack,
+    servers: providers.servers,
+    logs,
+    async stop() {
+      await stack.stop();
+      await Promise.all(providers.servers.map((s) => s.close()));
+    },
+  };
 }
 
 /** Options for tests that share a stack across a module (resources outlive one test). */
