@@ -2,6 +2,11 @@
  * `deno task test [deno test args]`: starts the test identity providers and one local stack
  * (random free ports, in-memory database, throwaway keys), runs `deno test` against it,
  * and tears everything down, also when tests fail or the run is interrupted.
+ *
+ * While the suite runs, every log line the stack and the functions write goes to
+ * `.local/test-stack.log`, and every response body the gateway sends is scanned for
+ * secrets. Afterwards `tests/after_suite/no_secrets.ts` checks both, and the runner prints
+ * one summary line for the two runs together.
  */
 import { startStack } from "../stack/stack.ts";
 import { type StackContext, startProviders } from "../tests/helpers/stack.ts";
@@ -12,16 +17,55 @@ const logFile = await Deno.open(logPath, { create: true, write: true, truncate: 
 const encoder = new TextEncoder();
 const log = (line: string) => logFile.writeSync(encoder.encode(`${line}\n`));
 
+// The functions run in this process: their console output is product logging, so it goes
+// to the log file that is checked for secrets (and stays off the test report).
+for (const level of ["log", "info", "warn", "error", "debug"] as const) {
+  console[level] = (...args: unknown[]) => log(`[${level}] ${args.map(String).join(" ")}`);
+}
+const say = (text: string) => Deno.stdout.writeSync(encoder.encode(`${text}\n`));
+
 const providers = await startProviders();
 const started = performance.now();
+let secrets: string[] = [];
+const JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+/** Responses that hand out tokens by design. */
+const ISSUES_TOKENS = new Set(["/functions/v1/token-exchange", "/auth/v1/_local/token"]);
+let scanned = 0;
+
 const stack = await startStack({
   port: 0,
   dataDir: null,
   keysPath: null,
   functionEnv: providers.functionEnv,
   log,
+  observeResponses(request, response) {
+    const path = new URL(request.url).pathname;
+    response.text().then((body) => {
+      scanned++;
+      const kinds: string[] = [];
+      if (secrets.some((v) => body.includes(v))) kinds.push("a key or secret value");
+      if (!(ISSUES_TOKENS.has(path) && response.ok) && JWT.test(body)) kinds.push("a JWT");
+      if (kinds.length) {
+        log(
+          `[leak] ${request.method} ${path} ${response.status} body holds ${kinds.join(" and ")}`,
+        );
+      }
+    }).catch(() => {});
+  },
 });
-console.log(
+const k = stack.keys;
+secrets = [
+  k.jwtSecret,
+  k.secretKey,
+  k.publishableKey,
+  k.serviceRoleKey,
+  k.anonKey,
+  k.dbPassword,
+  String(k.signingKey.d),
+  String(providers.clerk.privateJwk.d),
+  String(providers.logto.privateJwk.d),
+];
+say(
   `local stack for tests: ${stack.status.api_url} (booted in ${
     Math.round(performance.now() - started)
   } ms)`,
@@ -34,23 +78,64 @@ const context: StackContext = {
   appOrigin: providers.appOrigin,
 };
 
-let code = 1;
-const child = new Deno.Command(Deno.execPath(), {
-  args: ["test", "-A", "--parallel", ...(Deno.args.length > 0 ? Deno.args : ["tests/"])],
-  env: { EDGE_STACK: JSON.stringify(context), EDGE_STACK_LOG: logPath },
-  stdout: "inherit",
-  stderr: "inherit",
-}).spawn();
-const forward = () => child.kill("SIGTERM");
-Deno.addSignalListener("SIGINT", forward);
-Deno.addSignalListener("SIGTERM", forward);
-try {
-  code = (await child.status).code;
-} finally {
+/** Run `deno test`, echoing its output, and return its exit code and summary numbers. */
+async function denoTest(args: string[], env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", ...args],
+    env,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const forward = () => child.kill("SIGTERM");
+  Deno.addSignalListener("SIGINT", forward);
+  Deno.addSignalListener("SIGTERM", forward);
+  let tail = "";
+  for await (const chunk of child.stdout) {
+    Deno.stdout.writeSync(chunk);
+    tail = (tail + new TextDecoder().decode(chunk)).slice(-4096);
+  }
+  const { code } = await child.status;
   Deno.removeSignalListener("SIGINT", forward);
   Deno.removeSignalListener("SIGTERM", forward);
+  // deno-lint-ignore no-control-regex
+  const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
+  const summary = [
+    ...plain.matchAll(/^(ok|FAILED) \| (\d+) passed.*?\| (\d+) failed(?: \| (\d+) ignored)?/gm),
+  ].pop();
+  return {
+    code,
+    passed: Number(summary?.[2] ?? 0),
+    failed: Number(summary?.[3] ?? (code === 0 ? 0 : 1)),
+    ignored: Number(summary?.[4] ?? 0),
+  };
+}
+
+let suite = { code: 1, passed: 0, failed: 1, ignored: 0 };
+let after = { code: 1, passed: 0, failed: 1, ignored: 0 };
+try {
+  suite = await denoTest(["--parallel", ...(Deno.args.length > 0 ? Deno.args : ["tests/"])], {
+    EDGE_STACK: JSON.stringify(context),
+  });
+} finally {
   await stack.stop();
   await Promise.all(providers.servers.map((s) => s.close()));
+  await new Promise((r) => setTimeout(r, 50)); // let the last response scans land
   logFile.close();
 }
-Deno.exit(code);
+after = await denoTest(["tests/after_suite/no_secrets.ts"], {
+  EDGE_STACK_LOG: logPath,
+  EDGE_STACK_SECRETS: JSON.stringify(secrets),
+  EDGE_STACK_SCANNED: String(scanned),
+});
+
+const passed = suite.passed + after.passed;
+const failed = suite.failed + after.failed;
+const ignored = suite.ignored + after.ignored;
+say(
+  `\n${
+    failed === 0 && suite.code === 0 && after.code === 0 ? "ok" : "FAILED"
+  } | ${passed} passed | ${failed} failed${
+    ignored ? ` | ${ignored} ignored` : ""
+  } (suite and after-suite secrets check)`,
+);
+Deno.exit(suite.code !== 0 ? suite.code : after.code);

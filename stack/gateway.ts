@@ -18,6 +18,8 @@ export interface GatewayDeps {
   isApiKeyShaped: (value: string) => boolean;
   functions: FunctionRegistry;
   log: (line: string) => void;
+  /** Sees every response (tests scan bodies for leaked secrets). */
+  observe?: (request: Request, response: Response) => void;
 }
 
 export interface FunctionRegistry {
@@ -58,6 +60,17 @@ export function functionRegistry(dir: URL): FunctionRegistry {
 }
 
 export function createGateway(deps: GatewayDeps): (request: Request) => Promise<Response> {
+  const route = routeRequest(deps);
+  if (!deps.observe) return route;
+  const observe = deps.observe;
+  return async (request) => {
+    const response = await route(request);
+    observe(request, response.clone());
+    return response;
+  };
+}
+
+function routeRequest(deps: GatewayDeps): (request: Request) => Promise<Response> {
   return async (request) => {
     const url = new URL(request.url);
     const path = url.pathname;

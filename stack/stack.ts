@@ -26,6 +26,8 @@ export interface StackOptions {
   /** Extra environment for functions (AUTH_ISSUERS, AUTH_CORS_ORIGINS, ...). */
   functionEnv?: Record<string, string>;
   log?: (line: string) => void;
+  /** Sees a copy of every response the gateway sends (for leak scanning in tests). */
+  observeResponses?: (request: Request, response: Response) => void;
 }
 
 export interface StackStatus {
@@ -153,6 +155,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       isApiKeyShaped: (v) => v.startsWith("sb_") || roleTokens.has(v),
       functions: functionRegistry(new URL("functions/", root)),
       log,
+      ...(options.observeResponses ? { observe: options.observeResponses } : {}),
     });
     server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, gateway);
 
