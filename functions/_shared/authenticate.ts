@@ -37,6 +37,13 @@ export async function authenticate(
   const apiKeyHeader = extractApiKey(request);
   const acceptsTokens = accept.has("user") || accept.has("machine");
 
+  // Fast path: a token this function verified before (API keys never enter this cache).
+  const known = bearer !== null && acceptsTokens ? deps.verifier.lookup(bearer) : undefined;
+  if (known && accept.has(known.kind)) {
+    const apiKey = apiKeyHeader === null ? null : matchKey(apiKeyHeader, deps.apiKeys);
+    return { kind: known.kind, identity: known, token: bearer!, apiKey };
+  }
+
   // A bearer that is an API key (new-style prefix, or a configured legacy JWT key).
   const bearerKey =
     bearer !== null && (looksLikeApiKey(bearer) || deps.apiKeys.match(bearer) !== null)
