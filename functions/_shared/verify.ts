@@ -185,7 +185,7 @@ export class TokenVerifier {
       if (!secret) {
         throw new HttpError("unsupported_algorithm", "HS256 tokens are not accepted here.");
       }
-      const claims = await this.#verifyLocally(token, secret, "HS256", trusted.spec);
+      const claims = await this.#verifyLocally(token, await hmacKey(secret), "HS256", trusted.spec);
       return this.#remember(token, claims, trusted.spec, now);
     }
     if (isSupabase && this.strategy === "secret") {
@@ -384,6 +384,26 @@ export class TokenVerifier {
     if (typeof doc.jwks_uri !== "string") throw new Error(`${where.href} has no jwks_uri`);
     return new URL(doc.jwks_uri);
   }
+}
+
+const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+
+/** The WebCrypto key of an HS256 secret, imported once (jose would import raw bytes per call). */
+function hmacKey(secret: Uint8Array): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey(
+      "raw",
+      secret as BufferSource,
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      [
+        "verify",
+      ],
+    );
+    hmacKeys.set(secret, key);
+  }
+  return key;
 }
 
 const PROVIDERS: readonly Provider[] = ["supabase", "clerk", "auth0", "firebase", "logto", "oidc"];

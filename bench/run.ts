@@ -1,0 +1,351 @@
+/**
+ * `deno task bench`: every measurement in one run, ours next to the anchors on the same
+ * machine, keys and tokens; prints one table and writes docs/BENCHMARKS.md.
+ *
+ *   1. verification micro-benchmarks and in-process requests (bench/verify_bench.ts)
+ *   2. HTTP load: each handler in its own server process, load from a third process
+ *   3. JWKS fetches while under load (both fetch keys from the same counting server)
+ *   4. cold start: process start to first 200 response
+ *   5. a full `me` request (verify + user-scoped client + PostgREST + PGlite), in process
+ *      and over HTTP through the local stack
+ */
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { freePort } from "../stack/db.ts";
+import { startStack } from "../stack/stack.ts";
+
+const deno = Deno.execPath();
+const quick = Deno.args.includes("--quick");
+const LOAD_SECONDS = quick ? 2 : 5;
+const CONCURRENCY = 32;
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return new Deno.Command(deno, { args, env, stdout: "piped", stderr: "piped" }).output();
+}
+
+// ---------------------------------------------------------------- 1. deno bench
+console.error("bench: verification and in-process requests (deno bench)...");
+const benchOut = await run(["bench", "-A", "--json", "bench/verify_bench.ts"]);
+if (!benchOut.success) {
+  console.error(new TextDecoder().decode(benchOut.stderr));
+  Deno.exit(1);
+}
+const report = JSON.parse(new TextDecoder().decode(benchOut.stdout));
+const avg = new Map<string, number>(); // "group/name" -> ns
+for (const b of report.benches) {
+  const ok = b.results?.[0]?.ok;
+  if (ok) avg.set(`${b.group}/${b.name}`, ok.avg);
+}
+const ns = (group: string, name: string) => {
+  const v = avg.get(`${group}/${name}`);
+  if (v === undefined) throw new Error(`missing bench ${group}/${name}`);
+  return v;
+};
+
+// ---------------------------------------------------------------- shared key and token
+const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+const jwk = { ...(await exportJWK(publicKey)), kid: "bench-http", alg: "ES256", use: "sig" };
+let jwksFetches = 0;
+const jwksServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+  if (new URL(request.url).pathname === "/auth/v1/.well-known/jwks.json") {
+    jwksFetches++;
+    return Response.json({ keys: [jwk] });
+  }
+  return new Response("not found", { status: 404 });
+});
+const supabaseUrl = `http://127.0.0.1:${jwksServer.addr.port}`;
+const now = Math.floor(Date.now() / 1000);
+const token = await new SignJWT({
+  iss: `${supabaseUrl}/auth/v1`,
+  aud: "authenticated",
+  sub: "8c6f4a8e-4a4e-4c7b-9f5e-0d4c1b2a3f10",
+  role: "authenticated",
+  email: "bench@example.com",
+}).setProtectedHeader({ alg: "ES256", kid: "bench-http", typ: "JWT" }).setIssuedAt(now)
+  .setExpirationTime(now + 3600)
+  .sign(privateKey);
+const serverEnv = {
+  SUPABASE_URL: supabaseUrl,
+  SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: "sb_publishable_bench_bench_bench_bench" }),
+  SUPABASE_SECRET_KEYS: JSON.stringify({ default: "sb_secret_bench_bench_bench_bench_bench" }),
+};
+await run(["cache", "bench/serve.ts", "bench/load.ts"]);
+
+async function serve(kind: "ours" | "anchor") {
+  const port = await freePort();
+  const started = performance.now();
+  const child = new Deno.Command(deno, {
+    args: ["run", "-A", "bench/serve.ts", kind, String(port)],
+    env: serverEnv,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}/functions/v1/me`;
+  let firstResponseMs = 0;
+  for (;;) {
+    try {
+      const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      await r.arrayBuffer();
+      if (r.status === 200) {
+        firstResponseMs = performance.now() - started;
+        break;
+      }
+      throw new Error(`${kind} answered ${r.status}`);
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error; // still starting: connection refused
+      if (performance.now() - started > 30_000) throw new Error(`${kind} did not start`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  return {
+    url,
+    firstResponseMs,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function load(
+  url: string,
+  bearer: string,
+  seconds = LOAD_SECONDS,
+  concurrency = CONCURRENCY,
+) {
+  const out = await run([
+    "run",
+    "-A",
+    "bench/load.ts",
+    url,
+    bearer,
+    String(seconds),
+    String(concurrency),
+  ]);
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    rps: number;
+    requests: number;
+    statuses: Record<string, number>;
+  };
+}
+
+// ---------------------------------------------------------------- 2+3. HTTP load and JWKS fetches
+const http: Record<string, { rps: number; steadyFetches: number; coldFetches: number }> = {};
+for (const kind of ["anchor", "ours"] as const) {
+  console.error(`bench: HTTP load, ${kind}...`);
+  const before = jwksFetches;
+  const server = await serve(kind);
+  const cold = jwksFetches - before;
+  const result = await load(server.url, token);
+  if (Object.keys(result.statuses).some((s) => s !== "200")) {
+    throw new Error(`${kind}: ${JSON.stringify(result.statuses)}`);
+  }
+  http[kind] = { rps: result.rps, coldFetches: cold, steadyFetches: jwksFetches - before - cold };
+  await server.stop();
+}
+
+// ---------------------------------------------------------------- 4. cold start
+const coldStarts: Record<string, number[]> = { ours: [], anchor: [] };
+for (let i = 0; i < (quick ? 3 : 7); i++) {
+  for (const kind of ["anchor", "ours"] as const) {
+    const server = await serve(kind);
+    coldStarts[kind]!.push(server.firstResponseMs);
+    await server.stop();
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.error(`bench: cold start ours ${coldStarts.ours}, anchor ${coldStarts.anchor}`);
+await jwksServer.shutdown();
+
+// ---------------------------------------------------------------- 5. full `me` through the local stack
+console.error("bench: full me requests through the local stack...");
+const stack = await startStack({ port: 0, dataDir: null, keysPath: null, log: () => {} });
+const issued = await (await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
+  method: "POST",
+  headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
+  body: JSON.stringify({ sub: crypto.randomUUID() }),
+})).json();
+const me = (await import("../functions/me/index.ts")).default.fetch;
+const meRequest = () =>
+  new Request(`${stack.status.functions_url}/me`, {
+    headers: { authorization: `Bearer ${issued.access_token}` },
+  });
+for (let i = 0; i < 20; i++) await (await me(meRequest())).arrayBuffer();
+const inProcessStarted = performance.now();
+let inProcessCount = 0;
+await Promise.all(Array.from({ length: 16 }, async () => {
+  while (performance.now() - inProcessStarted < LOAD_SECONDS * 1000) {
+    const r = await me(meRequest());
+    if (r.status !== 200) throw new Error(`me answered ${r.status}`);
+    await r.arrayBuffer();
+    inProcessCount++;
+  }
+}));
+const meInProcess = inProcessCount / ((performance.now() - inProcessStarted) / 1000);
+const meHttp = await load(
+  `${stack.status.functions_url}/me`,
+  issued.access_token,
+  LOAD_SECONDS,
+  16,
+);
+await stack.stop();
+
+// ---------------------------------------------------------------- the table
+const fmt = (v: number) =>
+  v >= 1e6
+    ? `${(v / 1e6).toFixed(2)} ms`
+    : v >= 1e3
+    ? `${(v / 1e3).toFixed(1)} µs`
+    : `${v.toFixed(0)} ns`;
+const x = (v: number) => `${v >= 10 ? v.toFixed(0) : v.toFixed(2)}x`;
+type Row = [string, string, string, string, string, string];
+const rows: Row[] = [];
+const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
+
+const cachedRatio = ns("verify ES256", "ours, cached (lookup: the wrapper's path)") /
+  ns("verify ES256", "Map lookup + exp check (reference)");
+rows.push([
+  "cached verification, ES256 (wrapper path)",
+  fmt(ns("verify ES256", "ours, cached (lookup: the wrapper's path)")),
+  `Map lookup + exp check: ${fmt(ns("verify ES256", "Map lookup + exp check (reference)"))}`,
+  `${x(cachedRatio)} the time`,
+  "within 2x",
+  verdict(cachedRatio <= 2),
+]);
+rows.push([
+  "cached verification, ES256, via async verify()",
+  fmt(ns("verify ES256", "ours, cached (async verify)")),
+  `Map lookup + exp check: ${fmt(ns("verify ES256", "Map lookup + exp check (reference)"))}`,
+  `${
+    x(
+      ns("verify ES256", "ours, cached (async verify)") /
+        ns("verify ES256", "Map lookup + exp check (reference)"),
+    )
+  } the time`,
+  "(for information)",
+  "",
+]);
+for (const alg of ["ES256", "RS256", "EdDSA", "HS256"]) {
+  const g = `verify ${alg}`;
+  rows.push([
+    `uncached verification, ${alg}`,
+    fmt(ns(g, "ours, uncached")),
+    `jose jwtVerify ${fmt(ns(g, "jose jwtVerify"))}; WebCrypto floor ${
+      fmt(ns(g, "WebCrypto verify (floor)"))
+    }`,
+    `${x(ns(g, "ours, uncached") / ns(g, "jose jwtVerify"))} jose's time`,
+    "(for information)",
+    "",
+  ]);
+}
+rows.push([
+  "verification, ES256, repeated token",
+  fmt(ns("verify ES256", "ours, cached (lookup: the wrapper's path)")),
+  `supabase-js getClaims(token, {jwks}): ${
+    fmt(ns("verify ES256", "supabase-js auth.getClaims(token, {jwks})"))
+  }`,
+  `${
+    x(
+      ns("verify ES256", "supabase-js auth.getClaims(token, {jwks})") /
+        ns("verify ES256", "ours, cached (lookup: the wrapper's path)"),
+    )
+  } faster`,
+  "(for information)",
+  "",
+]);
+const repeated = ns("request, repeated token", "@supabase/server withSupabase") /
+  ns("request, repeated token", "ours withAuth");
+rows.push([
+  "request in process, repeated token",
+  `${Math.round(1e9 / ns("request, repeated token", "ours withAuth"))} req/s`,
+  `@supabase/server: ${
+    Math.round(1e9 / ns("request, repeated token", "@supabase/server withSupabase"))
+  } req/s`,
+  `${x(repeated)} throughput`,
+  ">= 20x",
+  verdict(repeated >= 20),
+]);
+const firstSeen = ns("request, first-seen token", "@supabase/server withSupabase") /
+  ns("request, first-seen token", "ours withAuth");
+rows.push([
+  "request in process, first-seen token",
+  `${Math.round(1e9 / ns("request, first-seen token", "ours withAuth"))} req/s`,
+  `@supabase/server: ${
+    Math.round(1e9 / ns("request, first-seen token", "@supabase/server withSupabase"))
+  } req/s`,
+  `${x(firstSeen)} throughput`,
+  "no slower (>= 1x)",
+  verdict(firstSeen >= 1),
+]);
+const httpRatio = http.ours!.rps / http.anchor!.rps;
+rows.push([
+  `request over HTTP, repeated token (${CONCURRENCY} concurrent)`,
+  `${Math.round(http.ours!.rps)} req/s`,
+  `@supabase/server: ${Math.round(http.anchor!.rps)} req/s`,
+  `${x(httpRatio)} throughput`,
+  ">= 5x",
+  verdict(httpRatio >= 5),
+]);
+rows.push([
+  "JWKS fetches under HTTP load (steady state)",
+  `${http.ours!.steadyFetches} (cold: ${http.ours!.coldFetches})`,
+  `@supabase/server: ${http.anchor!.steadyFetches} (cold: ${http.anchor!.coldFetches})`,
+  "",
+  "0 per request",
+  verdict(http.ours!.steadyFetches === 0),
+]);
+const coldRatio = median(coldStarts.ours!) / median(coldStarts.anchor!);
+rows.push([
+  "cold start: process start to first 200 (median)",
+  `${median(coldStarts.ours!).toFixed(0)} ms`,
+  `@supabase/server template: ${median(coldStarts.anchor!).toFixed(0)} ms`,
+  `${x(coldRatio)} the time`,
+  "no slower (<= 1x)",
+  verdict(coldRatio <= 1),
+]);
+rows.push([
+  "full `me` request in process (verify + PostgREST + PGlite)",
+  `${Math.round(meInProcess)} req/s`,
+  "",
+  "",
+  "(for information)",
+  "",
+]);
+rows.push([
+  "full `me` request over HTTP through the local stack",
+  `${Math.round(meHttp.rps)} req/s`,
+  "",
+  "",
+  "(for information)",
+  "",
+]);
+
+const header: Row = ["measurement", "ours", "compared with", "ratio", "target", "result"];
+const table = [header, ["---", "---", "---", "---", "---", "---"] as Row, ...rows].map((r) =>
+  `| ${r.join(" | ")} |`
+).join("\n");
+
+const cpu =
+  (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.+)/)?.[1] ??
+    report.cpu ?? "unknown CPU";
+const cores = navigator.hardwareConcurrency;
+const memGiB = Math.round(Deno.systemMemoryInfo().total / 2 ** 30);
+const machine =
+  `${cpu}, ${cores} cores, ${memGiB} GiB; ${Deno.build.os} ${Deno.build.arch}; Deno ${Deno.version.deno}; ${
+    new Date().toISOString().slice(0, 10)
+  }`;
+
+console.log(`\nMachine: ${machine}\n\n${table}\n`);
+if (!quick) {
+  await Deno.mkdir("docs", { recursive: true });
+  await Deno.writeTextFile(
+    "docs/BENCHMARKS.md",
+    `# Benchmarks\n\nProduced by \`deno task bench\` (bench/run.ts) in one run; every ratio compares measurements taken side by side on this machine:\n\n${machine}\n\n${table}\n\n` +
+      `How each row is measured:\n\n` +
+      `- Verification rows: \`Deno.bench\` (bench/verify_bench.ts), average time per call on the same keys and tokens. "wrapper path" is \`TokenVerifier.lookup()\`, which \`withAuth\` calls first; "async verify()" adds one promise.\n` +
+      `- In-process requests: \`withAuth({allow: "user"})\` and \`withSupabase({auth: "user"})\` with the same trivial handler (answer the caller's id), inline JWKS, one ES256 token (repeated) or 4,000 distinct tokens cycled (first-seen; more than our token cache holds).\n` +
+      `- HTTP: each handler served by \`Deno.serve\` in its own process (bench/serve.ts); ${CONCURRENCY} concurrent keep-alive clients in a third process (bench/load.ts) for ${LOAD_SECONDS} s; both fetch keys from the same loopback JWKS server, which counts fetches.\n` +
+      `- Cold start: spawn \`deno run bench/serve.ts\` (module cache warm) and poll until the first 200; median of the runs.\n` +
+      `- Full \`me\`: the real function through the local stack (PGlite, PostgREST 12); PGlite serves one session, so this row measures the stack, not the auth core.\n`,
+  );
+  console.error("bench: wrote docs/BENCHMARKS.md");
+}
