@@ -347,5 +347,6 @@ if (!quick) {
       `- Cold start: spawn \`deno run bench/serve.ts\` (module cache warm) and poll until the first 200; median of the runs.\n` +
       `- Full \`me\`: the real function through the local stack (PGlite, PostgREST 12); PGlite serves one session, so this row measures the stack, not the auth core.\n`,
   );
+  await run(["fmt", "docs/BENCHMARKS.md"]); // keep `deno fmt --check` green
   console.error("bench: wrote docs/BENCHMARKS.md");
 }
