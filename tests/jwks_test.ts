@@ -1,9 +1,9 @@
 /** JwksKeySet against a real JWKS server on 127.0.0.1, with an injected clock. */
 import assert from "node:assert/strict";
-import { HttpError } from "../functions/_shared/errors.ts";
 import { JwksKeySet, type JwksOptions } from "../functions/_shared/jwks.ts";
 import { ManualClock, startIssuer } from "./helpers/issuer_server.ts";
 import { makeKey } from "./helpers/keys.ts";
+import { rejects } from "./helpers/verifier_fixture.ts";
 
 const quiet = () => {};
 
@@ -23,16 +23,6 @@ async function setup(options: Partial<JwksOptions> = {}) {
     ...options,
   });
   return { key, server, clock, set };
-}
-
-async function errorCode(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (error) {
-    assert.ok(error instanceof HttpError, `expected HttpError, got ${error}`);
-    return error.code;
-  }
-  return "accepted";
 }
 
 Deno.test("jwks: a known kid is found and imported as a CryptoKey", async () => {
@@ -76,11 +66,11 @@ Deno.test("jwks: a flood of 1,000 unknown kids is bounded by the cooldown", asyn
     await set.getKey("k1", "ES256");
     clock.advance(31); // past the cooldown: one refetch is allowed
     const codes = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) => errorCode(set.getKey(`unknown-${i}`, "ES256"))),
+      Array.from({ length: 1000 }, (_, i) => rejects(set.getKey(`unknown-${i}`, "ES256"))),
     );
     assert.ok(codes.every((c) => c === "unknown_key"));
     assert.equal(server.jwksFetches, 2);
-    for (let i = 0; i < 100; i++) await errorCode(set.getKey(`again-${i}`, "ES256"));
+    for (let i = 0; i < 100; i++) await rejects(set.getKey(`again-${i}`, "ES256"));
     assert.equal(server.jwksFetches, 2, "within the cooldown no further fetch happens");
   } finally {
     await server.close();
@@ -94,7 +84,7 @@ Deno.test("jwks: a rotated-in key is picked up after the cooldown", async () => 
     const next = await makeKey("ES256", "k2");
     server.keys = [...server.keys, next.publicJwk];
     clock.advance(5);
-    assert.equal(await errorCode(set.getKey("k2", "ES256")), "unknown_key", "inside the cooldown");
+    assert.equal(await rejects(set.getKey("k2", "ES256")), "unknown_key", "inside the cooldown");
     clock.advance(30);
     const entry = await set.getKey("k2", "ES256");
     assert.equal(entry.kid, "k2");
@@ -110,7 +100,7 @@ Deno.test("jwks: a key removed from the set is retired after max age and then re
     const next = await makeKey("ES256", "k2");
     server.keys = [next.publicJwk];
     clock.advance(601);
-    assert.equal(await errorCode(set.getKey("k1", "ES256")), "unknown_key");
+    assert.equal(await rejects(set.getKey("k1", "ES256")), "unknown_key");
     assert.equal(entry.retired, true);
   } finally {
     await server.close();
@@ -121,7 +111,7 @@ Deno.test("jwks: down at cold start fails closed with 503", async () => {
   const { server, set } = await setup();
   try {
     server.fault = "down";
-    assert.equal(await errorCode(set.getKey("k1", "ES256")), "jwks_unavailable");
+    assert.equal(await rejects(set.getKey("k1", "ES256")), "jwks_unavailable");
   } finally {
     await server.close();
   }
@@ -137,7 +127,7 @@ Deno.test("jwks: down after warm-up serves stale keys within the window, then 50
     clock.advance(250); // still inside max age + 300 s stale window
     assert.equal((await set.getKey("k1", "ES256")).kid, "k1");
     clock.advance(60); // 911 s > 600 + 300
-    assert.equal(await errorCode(set.getKey("k1", "ES256")), "jwks_unavailable");
+    assert.equal(await rejects(set.getKey("k1", "ES256")), "jwks_unavailable");
   } finally {
     await server.close();
   }
@@ -147,8 +137,8 @@ Deno.test("jwks: after a failure, retries wait for the error backoff", async () 
   const { server, set, clock } = await setup();
   try {
     server.fault = "down";
-    await errorCode(set.getKey("k1", "ES256"));
-    for (let i = 0; i < 20; i++) await errorCode(set.getKey("k1", "ES256"));
+    await rejects(set.getKey("k1", "ES256"));
+    for (let i = 0; i < 20; i++) await rejects(set.getKey("k1", "ES256"));
     assert.equal(server.jwksFetches, 1);
     server.fault = "none";
     clock.advance(3);
@@ -165,7 +155,7 @@ Deno.test("jwks: recovers after an outage", async () => {
     await set.getKey("k1", "ES256");
     server.fault = "down";
     clock.advance(1000);
-    assert.equal(await errorCode(set.getKey("k1", "ES256")), "jwks_unavailable");
+    assert.equal(await rejects(set.getKey("k1", "ES256")), "jwks_unavailable");
     server.fault = "none";
     clock.advance(3);
     assert.equal((await set.getKey("k1", "ES256")).kid, "k1");
@@ -188,7 +178,7 @@ for (
     try {
       server.fault = fault;
       server.slowMs = 1_000;
-      assert.equal(await errorCode(set.getKey("k1", "ES256")), "jwks_unavailable");
+      assert.equal(await rejects(set.getKey("k1", "ES256")), "jwks_unavailable");
       assert.equal(server.jwksFetches, 1);
     } finally {
       await server.close();
@@ -206,14 +196,14 @@ Deno.test("jwks: plain http to a non-loopback host is never fetched", async () =
       return Promise.resolve(new Response("{}"));
     },
   });
-  assert.equal(await errorCode(set.getKey("k1", "ES256")), "jwks_unavailable");
+  assert.equal(await rejects(set.getKey("k1", "ES256")), "jwks_unavailable");
   assert.equal(fetched, 0);
 });
 
 Deno.test("jwks: a token without kid is refused without fetching", async () => {
   const { server, set } = await setup();
   try {
-    assert.equal(await errorCode(set.getKey(undefined, "ES256")), "unknown_key");
+    assert.equal(await rejects(set.getKey(undefined, "ES256")), "unknown_key");
     assert.equal(server.jwksFetches, 0);
   } finally {
     await server.close();
@@ -224,26 +214,26 @@ Deno.test("jwks: inline keys answer without any fetch", async () => {
   const key = await makeKey("RS256", "inline-1");
   const set = new JwksKeySet({ initial: { keys: [key.publicJwk] }, warn: quiet });
   assert.equal((await set.getKey("inline-1", "RS256")).kid, "inline-1");
-  assert.equal(await errorCode(set.getKey("other", "RS256")), "unknown_key");
+  assert.equal(await rejects(set.getKey("other", "RS256")), "unknown_key");
 });
 
 Deno.test("jwks: alg must fit the key type (ES256 token against an RSA key)", async () => {
   const key = await makeKey("RS256", "r1");
   const set = new JwksKeySet({ initial: [key.publicJwk], warn: quiet });
-  assert.equal(await errorCode(set.getKey("r1", "ES256")), "unsupported_algorithm");
+  assert.equal(await rejects(set.getKey("r1", "ES256")), "unsupported_algorithm");
 });
 
 Deno.test("jwks: alg must match the key's own alg (PS256 token, RS256 key)", async () => {
   const key = await makeKey("RS256", "r1");
   const set = new JwksKeySet({ initial: [key.publicJwk], warn: quiet });
-  assert.equal(await errorCode(set.getKey("r1", "PS256")), "unsupported_algorithm");
+  assert.equal(await rejects(set.getKey("r1", "PS256")), "unsupported_algorithm");
 });
 
 Deno.test("jwks: curve must match the alg (ES384 token, P-256 key)", async () => {
   const key = await makeKey("ES256", "e1");
   const { alg: _alg, ...noAlg } = key.publicJwk;
   const set = new JwksKeySet({ initial: [noAlg], warn: quiet });
-  assert.equal(await errorCode(set.getKey("e1", "ES384")), "unsupported_algorithm");
+  assert.equal(await rejects(set.getKey("e1", "ES384")), "unsupported_algorithm");
 });
 
 const unusable: [string, (jwk: Record<string, unknown>) => Record<string, unknown>][] = [
@@ -261,7 +251,7 @@ for (const [name, mutate] of unusable) {
       initial: [mutate({ ...key.publicJwk })],
       warn: (m) => warnings.push(m),
     });
-    assert.equal(await errorCode(set.getKey("k1", "ES256")), "unknown_key");
+    assert.equal(await rejects(set.getKey("k1", "ES256")), "unknown_key");
     assert.equal(warnings.length, 1);
     assert.ok(!warnings[0]!.includes("AAAA"), "key material never reaches a log line");
   });
@@ -280,7 +270,7 @@ Deno.test("jwks: RSA keys under 2048 bits are refused", async () => {
   ) as CryptoKeyPair;
   const jwk = { ...(await crypto.subtle.exportKey("jwk", publicKey)), kid: "weak" };
   const set = new JwksKeySet({ initial: [jwk], warn: quiet });
-  assert.equal(await errorCode(set.getKey("weak", "RS256")), "unknown_key");
+  assert.equal(await rejects(set.getKey("weak", "RS256")), "unknown_key");
 });
 
 Deno.test("jwks: warnings name the URL but never a token or key value", async () => {
@@ -288,7 +278,7 @@ Deno.test("jwks: warnings name the URL but never a token or key value", async ()
   const { server, set } = await setup({ warn: (m) => warnings.push(m) });
   try {
     server.fault = "down";
-    await errorCode(set.getKey("k1", "ES256"));
+    await rejects(set.getKey("k1", "ES256"));
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /jwks: refresh failed: .*503/);
   } finally {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { exportJWK, exportSPKI, SignJWT } from "jose";
-import { fixture, rejects } from "./helpers/verifier_fixture.ts";
+import { fixture, rejects, withFixture } from "./helpers/verifier_fixture.ts";
 import { b64url, makeKey, sign, supabaseClaims } from "./helpers/keys.ts";
 import { TokenVerifier } from "../functions/_shared/verify.ts";
 
@@ -14,9 +14,9 @@ const SESSION = "2b1f6c3e-9d0a-4e6b-8f7c-5a4d3c2b1a00";
 // ---------------------------------------------------------------- accepted tokens
 
 for (const which of ["es", "rs", "ed"] as const) {
-  Deno.test(`verify/jwks: accepts a Supabase ${which.toUpperCase()} token and normalizes it`, async () => {
-    const f = await fixture();
-    try {
+  withFixture(
+    `verify/jwks: accepts a Supabase ${which.toUpperCase()} token and normalizes it`,
+    async (f) => {
       const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys[which]);
       const id = await f.verifier("jwks").verify(token);
       assert.equal(id.id, UID);
@@ -29,84 +29,52 @@ for (const which of ["es", "rs", "ed"] as const) {
       assert.equal(id.aal, "aal1");
       assert.equal(id.isAnonymous, false);
       assert.equal(f.supabase.userCalls, 0);
-    } finally {
-      await f.close();
-    }
-  });
+    },
+  );
 }
 
-Deno.test("verify/secret: accepts a legacy HS256 token locally", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), "HS256");
-    assert.equal((await f.verifier("secret").verify(token)).id, UID);
-    assert.equal(f.supabase.jwksFetches + f.supabase.userCalls, 0);
-  } finally {
-    await f.close();
-  }
+withFixture("verify/secret: accepts a legacy HS256 token locally", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), "HS256");
+  assert.equal((await f.verifier("secret").verify(token)).id, UID);
+  assert.equal(f.supabase.jwksFetches + f.supabase.userCalls, 0);
 });
 
-Deno.test("verify/auto: HS256 with a secret configured stays local", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), "HS256");
-    await f.verifier("auto").verify(token);
-    assert.equal(f.supabase.userCalls, 0);
-  } finally {
-    await f.close();
-  }
+withFixture("verify/auto: HS256 with a secret configured stays local", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), "HS256");
+  await f.verifier("auto").verify(token);
+  assert.equal(f.supabase.userCalls, 0);
 });
 
-Deno.test("verify/auto: HS256 without a secret asks Supabase Auth", async () => {
-  const f = await fixture();
-  try {
-    f.supabase.users.set(UID, { id: UID });
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), "HS256");
-    const v = f.verifier("auto", {
-      supabase: {
-        url: f.supabase.url,
-        issuer: f.supabase.issuer,
-        apiKey: "sb_publishable_test_key_0123456789",
-      },
-      now: Date.now,
-    });
-    assert.equal((await v.verify(token)).id, UID);
-    assert.equal(f.supabase.userCalls, 1);
-  } finally {
-    await f.close();
-  }
+withFixture("verify/auto: HS256 without a secret asks Supabase Auth", async (f) => {
+  f.supabase.users.set(UID, { id: UID });
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), "HS256");
+  const v = f.verifier("auto", {
+    supabase: {
+      url: f.supabase.url,
+      issuer: f.supabase.issuer,
+      apiKey: "sb_publishable_test_key_0123456789",
+    },
+    now: Date.now,
+  });
+  assert.equal((await v.verify(token)).id, UID);
+  assert.equal(f.supabase.userCalls, 1);
 });
 
-Deno.test("verify/auto: ES256 is verified locally with no Auth call", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
-    await f.verifier("auto").verify(token);
-    assert.equal(f.supabase.userCalls, 0);
-    assert.equal(f.supabase.jwksFetches, 1);
-  } finally {
-    await f.close();
-  }
+withFixture("verify/auto: ES256 is verified locally with no Auth call", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
+  await f.verifier("auto").verify(token);
+  assert.equal(f.supabase.userCalls, 0);
+  assert.equal(f.supabase.jwksFetches, 1);
 });
 
-Deno.test("verify/jwks: HS256 is refused even when a secret exists", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), "HS256");
-    assert.equal(await rejects(f.verifier("jwks").verify(token)), "unsupported_algorithm");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/jwks: HS256 is refused even when a secret exists", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), "HS256");
+  assert.equal(await rejects(f.verifier("jwks").verify(token)), "unsupported_algorithm");
 });
 
-Deno.test("verify/secret: asymmetric Supabase tokens are refused", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
-    assert.equal(await rejects(f.verifier("secret").verify(token)), "unsupported_algorithm");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/secret: asymmetric Supabase tokens are refused", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
+  assert.equal(await rejects(f.verifier("secret").verify(token)), "unsupported_algorithm");
 });
 
 // ---------------------------------------------------------------- getUser (fake Auth on loopback)
@@ -182,107 +150,75 @@ Deno.test("verify/getUser: Auth unreachable is 503 auth_unavailable", async () =
   }
 });
 
-Deno.test("verify/getUser: every call asks Auth unless caching is opted in", async () => {
-  const f = await fixture();
-  try {
-    f.supabase.users.set(UID, { id: UID });
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
-    const plain = f.verifier("getUser");
-    await plain.verify(token);
-    await plain.verify(token);
-    assert.equal(f.supabase.userCalls, 2);
-    const cached = f.verifier("getUser", { getUserCacheTtlMs: 5_000 });
-    await cached.verify(token);
-    await cached.verify(token);
-    assert.equal(f.supabase.userCalls, 3);
-    f.clock.advance(6);
-    await cached.verify(token);
-    assert.equal(f.supabase.userCalls, 4, "the opt-in cache expires after its TTL");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/getUser: every call asks Auth unless caching is opted in", async (f) => {
+  f.supabase.users.set(UID, { id: UID });
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
+  const plain = f.verifier("getUser");
+  await plain.verify(token);
+  await plain.verify(token);
+  assert.equal(f.supabase.userCalls, 2);
+  const cached = f.verifier("getUser", { getUserCacheTtlMs: 5_000 });
+  await cached.verify(token);
+  await cached.verify(token);
+  assert.equal(f.supabase.userCalls, 3);
+  f.clock.advance(6);
+  await cached.verify(token);
+  assert.equal(f.supabase.userCalls, 4, "the opt-in cache expires after its TTL");
 });
 
-Deno.test("verify/getUser: garbage tokens never reach Auth", async () => {
-  const f = await fixture();
-  try {
-    const v = f.verifier("getUser");
-    for (const t of ["x", "a.b.c", `${b64url('{"alg":"none"}')}.${b64url("{}")}.`]) {
-      assert.notEqual(await rejects(v.verify(t)), "accepted");
-    }
-    assert.equal(f.supabase.userCalls, 0);
-  } finally {
-    await f.close();
+withFixture("verify/getUser: garbage tokens never reach Auth", async (f) => {
+  const v = f.verifier("getUser");
+  for (const t of ["x", "a.b.c", `${b64url('{"alg":"none"}')}.${b64url("{}")}.`]) {
+    assert.notEqual(await rejects(v.verify(t)), "accepted");
   }
+  assert.equal(f.supabase.userCalls, 0);
 });
 
 // ---------------------------------------------------------------- signatures
 
-Deno.test("verify/signature: a tampered payload is rejected", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
-    const [h, , s] = token.split(".");
-    const forged = `${h}.${
-      b64url(
-        JSON.stringify(supabaseClaims(f.supabase.issuer, f.clock.sec, { role: "service_role" })),
-      )
-    }.${s}`;
-    assert.equal(await rejects(f.verifier("jwks").verify(forged)), "invalid_signature");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/signature: a tampered payload is rejected", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
+  const [h, , s] = token.split(".");
+  const forged = `${h}.${
+    b64url(
+      JSON.stringify(supabaseClaims(f.supabase.issuer, f.clock.sec, { role: "service_role" })),
+    )
+  }.${s}`;
+  assert.equal(await rejects(f.verifier("jwks").verify(forged)), "invalid_signature");
 });
 
-Deno.test("verify/signature: a flipped signature byte is rejected", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.rs);
-    const i = token.lastIndexOf(".") + 10;
-    const flipped = token.slice(0, i) + (token[i] === "A" ? "B" : "A") + token.slice(i + 1);
-    assert.equal(await rejects(f.verifier("jwks").verify(flipped)), "invalid_signature");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/signature: a flipped signature byte is rejected", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.rs);
+  const i = token.lastIndexOf(".") + 10;
+  const flipped = token.slice(0, i) + (token[i] === "A" ? "B" : "A") + token.slice(i + 1);
+  assert.equal(await rejects(f.verifier("jwks").verify(flipped)), "invalid_signature");
 });
 
-Deno.test("verify/signature: a truncated ES256 signature is rejected", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
-    const truncated = token.slice(0, token.length - 20);
-    assert.equal(await rejects(f.verifier("jwks").verify(truncated)), "invalid_signature");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/signature: a truncated ES256 signature is rejected", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
+  const truncated = token.slice(0, token.length - 20);
+  assert.equal(await rejects(f.verifier("jwks").verify(truncated)), "invalid_signature");
 });
 
-Deno.test("verify/signature: a token signed by another key under the same kid is rejected", async () => {
-  const f = await fixture();
-  try {
+withFixture(
+  "verify/signature: a token signed by another key under the same kid is rejected",
+  async (f) => {
     const impostor = await makeKey("ES256", "sb-es");
     const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), impostor);
     assert.equal(await rejects(f.verifier("jwks").verify(token)), "invalid_signature");
-  } finally {
-    await f.close();
-  }
+  },
+);
+
+withFixture("verify/signature: ECDSA r=0,s=0 ('psychic signature') is rejected", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
+  const zero = b64url(new Uint8Array(64));
+  const forged = token.slice(0, token.lastIndexOf(".") + 1) + zero;
+  assert.equal(await rejects(f.verifier("jwks").verify(forged)), "invalid_signature");
 });
 
-Deno.test("verify/signature: ECDSA r=0,s=0 ('psychic signature') is rejected", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
-    const zero = b64url(new Uint8Array(64));
-    const forged = token.slice(0, token.lastIndexOf(".") + 1) + zero;
-    assert.equal(await rejects(f.verifier("jwks").verify(forged)), "invalid_signature");
-  } finally {
-    await f.close();
-  }
-});
-
-Deno.test("verify/confusion: HS256 signed with the RSA public key as secret is refused (jwks)", async () => {
-  const f = await fixture();
-  try {
+withFixture(
+  "verify/confusion: HS256 signed with the RSA public key as secret is refused (jwks)",
+  async (f) => {
     const pem = await exportSPKI(
       await crypto.subtle.importKey(
         "jwk",
@@ -297,49 +233,35 @@ Deno.test("verify/confusion: HS256 signed with the RSA public key as secret is r
       .sign(new TextEncoder().encode(pem));
     assert.equal(await rejects(f.verifier("jwks").verify(forged)), "unsupported_algorithm");
     assert.equal(await rejects(f.verifier("auto").verify(forged)), "invalid_signature");
-  } finally {
-    await f.close();
-  }
-});
+  },
+);
 
-Deno.test("verify/confusion: HS256 signed with the public JWK JSON as secret is refused", async () => {
-  const f = await fixture();
-  try {
+withFixture(
+  "verify/confusion: HS256 signed with the public JWK JSON as secret is refused",
+  async (f) => {
     const forged = await new SignJWT(supabaseClaims(f.supabase.issuer, f.clock.sec))
       .setProtectedHeader({ alg: "HS256", kid: "sb-es" })
       .sign(new TextEncoder().encode(JSON.stringify(f.keys.es.publicJwk)));
     assert.equal(await rejects(f.verifier("secret").verify(forged)), "invalid_signature");
-  } finally {
-    await f.close();
-  }
-});
+  },
+);
 
-Deno.test("verify/confusion: an RS256 header pointing at an EC key is refused", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.rs, {
-      kid: "sb-es",
-    });
-    assert.equal(await rejects(f.verifier("jwks").verify(token)), "unsupported_algorithm");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/confusion: an RS256 header pointing at an EC key is refused", async (f) => {
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.rs, {
+    kid: "sb-es",
+  });
+  assert.equal(await rejects(f.verifier("jwks").verify(token)), "unsupported_algorithm");
 });
 
 // ---------------------------------------------------------------- issuers
 
-Deno.test("verify/issuers: an unknown issuer is refused with no fetch anywhere", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(
-      supabaseClaims("https://evil.example.com/auth/v1", f.clock.sec),
-      f.keys.es,
-    );
-    assert.equal(await rejects(f.verifier("auto").verify(token)), "untrusted_issuer");
-    assert.equal(f.supabase.jwksFetches + f.clerk.jwksFetches + f.auth0.jwksFetches, 0);
-  } finally {
-    await f.close();
-  }
+withFixture("verify/issuers: an unknown issuer is refused with no fetch anywhere", async (f) => {
+  const token = await sign(
+    supabaseClaims("https://evil.example.com/auth/v1", f.clock.sec),
+    f.keys.es,
+  );
+  assert.equal(await rejects(f.verifier("auto").verify(token)), "untrusted_issuer");
+  assert.equal(f.supabase.jwksFetches + f.clerk.jwksFetches + f.auth0.jwksFetches, 0);
 });
 
 for (
@@ -350,40 +272,30 @@ for (
     ["a number", (_s: string) => 42],
   ] as const
 ) {
-  Deno.test(`verify/issuers: iss must match exactly (${label})`, async () => {
-    const f = await fixture();
-    try {
-      const token = await sign(
-        supabaseClaims(f.supabase.issuer, f.clock.sec, { iss: mutate(f.supabase.issuer) }),
-        f.keys.es,
-      );
-      assert.equal(await rejects(f.verifier("jwks").verify(token)), "untrusted_issuer");
-    } finally {
-      await f.close();
-    }
+  withFixture(`verify/issuers: iss must match exactly (${label})`, async (f) => {
+    const token = await sign(
+      supabaseClaims(f.supabase.issuer, f.clock.sec, { iss: mutate(f.supabase.issuer) }),
+      f.keys.es,
+    );
+    assert.equal(await rejects(f.verifier("jwks").verify(token)), "untrusted_issuer");
   });
 }
 
-Deno.test("verify/issuers: a kid from the wrong issuer's set is unknown", async () => {
-  const f = await fixture();
-  try {
-    const claims = {
-      iss: f.clerk.issuer,
-      sub: "user_2abc",
-      azp: "https://app.example.com",
-      exp: f.clock.sec + 60,
-      role: "authenticated",
-    };
-    const token = await sign(claims, f.keys.rs); // Supabase's RS key, presented as Clerk's
-    assert.equal(await rejects(f.verifier("jwks").verify(token)), "unknown_key");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/issuers: a kid from the wrong issuer's set is unknown", async (f) => {
+  const claims = {
+    iss: f.clerk.issuer,
+    sub: "user_2abc",
+    azp: "https://app.example.com",
+    exp: f.clock.sec + 60,
+    role: "authenticated",
+  };
+  const token = await sign(claims, f.keys.rs); // Supabase's RS key, presented as Clerk's
+  assert.equal(await rejects(f.verifier("jwks").verify(token)), "unknown_key");
 });
 
-Deno.test("verify/issuers: an algorithm outside the issuer's allowlist costs no fetch", async () => {
-  const f = await fixture();
-  try {
+withFixture(
+  "verify/issuers: an algorithm outside the issuer's allowlist costs no fetch",
+  async (f) => {
     const claims = {
       iss: f.clerk.issuer,
       sub: "user_2abc",
@@ -393,109 +305,82 @@ Deno.test("verify/issuers: an algorithm outside the issuer's allowlist costs no 
     const token = await sign(claims, f.keys.es);
     assert.equal(await rejects(f.verifier("jwks").verify(token)), "unsupported_algorithm");
     assert.equal(f.clerk.jwksFetches, 0);
-  } finally {
-    await f.close();
-  }
-});
+  },
+);
 
-Deno.test("verify/clerk: a native Clerk token with an allowed azp is accepted", async () => {
-  const f = await fixture();
-  try {
-    const claims = {
-      iss: f.clerk.issuer,
-      sub: "user_2abcDEF",
-      azp: "https://app.example.com",
-      role: "authenticated",
-      sid: "sess_123",
-      o: { id: "org_42", rol: "admin" },
-      iat: f.clock.sec,
-      exp: f.clock.sec + 60,
-    };
-    const id = await f.verifier("jwks").verify(await sign(claims, f.keys.clerk));
-    assert.equal(id.id, "user_2abcDEF");
-    assert.equal(id.provider, "clerk");
-    assert.equal(id.org, "org_42");
-    assert.equal(id.sessionId, "sess_123");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/clerk: a native Clerk token with an allowed azp is accepted", async (f) => {
+  const claims = {
+    iss: f.clerk.issuer,
+    sub: "user_2abcDEF",
+    azp: "https://app.example.com",
+    role: "authenticated",
+    sid: "sess_123",
+    o: { id: "org_42", rol: "admin" },
+    iat: f.clock.sec,
+    exp: f.clock.sec + 60,
+  };
+  const id = await f.verifier("jwks").verify(await sign(claims, f.keys.clerk));
+  assert.equal(id.id, "user_2abcDEF");
+  assert.equal(id.provider, "clerk");
+  assert.equal(id.org, "org_42");
+  assert.equal(id.sessionId, "sess_123");
 });
 
 for (const azp of ["https://evil.example.com", undefined]) {
-  Deno.test(`verify/clerk: azp ${azp ?? "missing"} is unauthorized_party`, async () => {
-    const f = await fixture();
-    try {
-      const claims = { iss: f.clerk.issuer, sub: "user_2abc", azp, exp: f.clock.sec + 60 };
-      assert.equal(
-        await rejects(f.verifier("jwks").verify(await sign(claims, f.keys.clerk))),
-        "unauthorized_party",
-      );
-    } finally {
-      await f.close();
-    }
+  withFixture(`verify/clerk: azp ${azp ?? "missing"} is unauthorized_party`, async (f) => {
+    const claims = { iss: f.clerk.issuer, sub: "user_2abc", azp, exp: f.clock.sec + 60 };
+    assert.equal(
+      await rejects(f.verifier("jwks").verify(await sign(claims, f.keys.clerk))),
+      "unauthorized_party",
+    );
   });
 }
 
-Deno.test("verify/auth0: keys are found through OIDC discovery, fetched once", async () => {
-  const f = await fixture();
-  try {
-    const v = f.verifier("jwks");
-    for (let i = 0; i < 5; i++) {
-      const claims = {
-        iss: f.auth0.issuer,
-        sub: `auth0|${i}`,
-        aud: ["https://api.example.com", "https://x/userinfo"],
-        exp: f.clock.sec + 60,
-      };
-      assert.equal((await v.verify(await sign(claims, f.keys.auth0))).id, `auth0|${i}`);
-    }
-    assert.equal(f.auth0.discoveryFetches, 1);
-    assert.equal(f.auth0.jwksFetches, 1);
-  } finally {
-    await f.close();
-  }
-});
-
-Deno.test("verify/auth0: a token for another API is invalid_audience", async () => {
-  const f = await fixture();
-  try {
+withFixture("verify/auth0: keys are found through OIDC discovery, fetched once", async (f) => {
+  const v = f.verifier("jwks");
+  for (let i = 0; i < 5; i++) {
     const claims = {
       iss: f.auth0.issuer,
-      sub: "auth0|1",
-      aud: "https://other-api.example.com",
+      sub: `auth0|${i}`,
+      aud: ["https://api.example.com", "https://x/userinfo"],
       exp: f.clock.sec + 60,
     };
-    assert.equal(
-      await rejects(f.verifier("jwks").verify(await sign(claims, f.keys.auth0))),
-      "invalid_audience",
-    );
-  } finally {
-    await f.close();
+    assert.equal((await v.verify(await sign(claims, f.keys.auth0))).id, `auth0|${i}`);
   }
+  assert.equal(f.auth0.discoveryFetches, 1);
+  assert.equal(f.auth0.jwksFetches, 1);
 });
 
-Deno.test("verify/auth0: a client-credentials token is a machine with scopes", async () => {
-  const f = await fixture();
-  try {
-    const claims = {
-      iss: f.auth0.issuer,
-      sub: "abc123@clients",
-      aud: "https://api.example.com",
-      gty: "client-credentials",
-      scope: "posts:admin posts:read",
-      exp: f.clock.sec + 60,
-    };
-    const id = await f.verifier("jwks").verify(await sign(claims, f.keys.auth0));
-    assert.equal(id.kind, "machine");
-    assert.deepEqual([...id.scopes], ["posts:admin", "posts:read"]);
-  } finally {
-    await f.close();
-  }
+withFixture("verify/auth0: a token for another API is invalid_audience", async (f) => {
+  const claims = {
+    iss: f.auth0.issuer,
+    sub: "auth0|1",
+    aud: "https://other-api.example.com",
+    exp: f.clock.sec + 60,
+  };
+  assert.equal(
+    await rejects(f.verifier("jwks").verify(await sign(claims, f.keys.auth0))),
+    "invalid_audience",
+  );
 });
 
-Deno.test("verify/issuers: exchange-mode issuers are not trusted by ordinary functions", async () => {
-  const f = await fixture();
-  try {
+withFixture("verify/auth0: a client-credentials token is a machine with scopes", async (f) => {
+  const claims = {
+    iss: f.auth0.issuer,
+    sub: "abc123@clients",
+    aud: "https://api.example.com",
+    gty: "client-credentials",
+    scope: "posts:admin posts:read",
+    exp: f.clock.sec + 60,
+  };
+  const id = await f.verifier("jwks").verify(await sign(claims, f.keys.auth0));
+  assert.equal(id.kind, "machine");
+  assert.deepEqual([...id.scopes], ["posts:admin", "posts:read"]);
+});
+
+withFixture(
+  "verify/issuers: exchange-mode issuers are not trusted by ordinary functions",
+  async (f) => {
     const spec = { ...f.auth0Spec, mode: "exchange" as const };
     const v = f.verifier("jwks", { issuers: [spec] });
     const claims = {
@@ -507,10 +392,8 @@ Deno.test("verify/issuers: exchange-mode issuers are not trusted by ordinary fun
     assert.equal(await rejects(v.verify(await sign(claims, f.keys.auth0))), "untrusted_issuer");
     const exchange = f.verifier("jwks", { issuers: [spec], acceptModes: ["exchange"] });
     assert.equal((await exchange.verify(await sign(claims, f.keys.auth0))).id, "u");
-  } finally {
-    await f.close();
-  }
-});
+  },
+);
 
 // ---------------------------------------------------------------- claims at their edges
 
@@ -538,36 +421,26 @@ const claimCases: [string, (now: number) => Record<string, unknown>, string][] =
   ["exp 300 days ahead", (n) => ({ exp: n + 300 * 86400 }), "accepted"],
 ];
 for (const [label, overrides, expected] of claimCases) {
-  Deno.test(`verify/claims: ${label} -> ${expected}`, async () => {
-    const f = await fixture();
-    try {
-      const token = await sign(
-        supabaseClaims(f.supabase.issuer, f.clock.sec, overrides(f.clock.sec)),
-        f.keys.es,
-      );
-      assert.equal(await rejects(f.verifier("jwks").verify(token)), expected);
-    } finally {
-      await f.close();
-    }
+  withFixture(`verify/claims: ${label} -> ${expected}`, async (f) => {
+    const token = await sign(
+      supabaseClaims(f.supabase.issuer, f.clock.sec, overrides(f.clock.sec)),
+      f.keys.es,
+    );
+    assert.equal(await rejects(f.verifier("jwks").verify(token)), expected);
   });
 }
 
-Deno.test("verify/claims: a missing role becomes anon (what PostgREST would do)", async () => {
-  const f = await fixture();
-  try {
-    const token = await sign(
-      supabaseClaims(f.supabase.issuer, f.clock.sec, { role: undefined }),
-      f.keys.es,
-    );
-    assert.equal((await f.verifier("jwks").verify(token)).role, "anon");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/claims: a missing role becomes anon (what PostgREST would do)", async (f) => {
+  const token = await sign(
+    supabaseClaims(f.supabase.issuer, f.clock.sec, { role: undefined }),
+    f.keys.es,
+  );
+  assert.equal((await f.verifier("jwks").verify(token)).role, "anon");
 });
 
-Deno.test("verify/claims: the skew is configurable (0 s rejects a token 1 s past exp)", async () => {
-  const f = await fixture();
-  try {
+withFixture(
+  "verify/claims: the skew is configurable (0 s rejects a token 1 s past exp)",
+  async (f) => {
     const token = await sign(
       supabaseClaims(f.supabase.issuer, f.clock.sec, { exp: f.clock.sec - 1 }),
       f.keys.es,
@@ -576,72 +449,50 @@ Deno.test("verify/claims: the skew is configurable (0 s rejects a token 1 s past
       await rejects(f.verifier("jwks", { clockSkewSeconds: 0 }).verify(token)),
       "token_expired",
     );
-  } finally {
-    await f.close();
-  }
-});
+  },
+);
 
 // ---------------------------------------------------------------- cache
 
-Deno.test("verify/cache: a repeated token is served from the cache", async () => {
-  const f = await fixture();
-  try {
-    const v = f.verifier("jwks");
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
-    const first = await v.verify(token);
-    const second = await v.verify(token);
-    assert.equal(second, first, "the very same identity object comes back");
-    assert.equal(v.cacheSize, 1);
-  } finally {
-    await f.close();
-  }
+withFixture("verify/cache: a repeated token is served from the cache", async (f) => {
+  const v = f.verifier("jwks");
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
+  const first = await v.verify(token);
+  const second = await v.verify(token);
+  assert.equal(second, first, "the very same identity object comes back");
+  assert.equal(v.cacheSize, 1);
 });
 
-Deno.test("verify/cache: a cached token still expires on time", async () => {
-  const f = await fixture();
-  try {
-    const v = f.verifier("jwks");
-    const token = await sign(
-      supabaseClaims(f.supabase.issuer, f.clock.sec, { exp: f.clock.sec + 60 }),
-      f.keys.es,
+withFixture("verify/cache: a cached token still expires on time", async (f) => {
+  const v = f.verifier("jwks");
+  const token = await sign(
+    supabaseClaims(f.supabase.issuer, f.clock.sec, { exp: f.clock.sec + 60 }),
+    f.keys.es,
+  );
+  await v.verify(token);
+  f.clock.advance(91); // 60 s lifetime + 30 s skew
+  assert.equal(await rejects(v.verify(token)), "token_expired");
+});
+
+withFixture("verify/cache: size 0 disables it", async (f) => {
+  const v = f.verifier("jwks", { tokenCacheSize: 0 });
+  await v.verify(await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es));
+  assert.equal(v.cacheSize, 0);
+});
+
+withFixture("verify/cache: it is bounded (LRU)", async (f) => {
+  const v = f.verifier("jwks", { tokenCacheSize: 3 });
+  for (let i = 0; i < 5; i++) {
+    await v.verify(
+      await sign(supabaseClaims(f.supabase.issuer, f.clock.sec, { jti: String(i) }), f.keys.es),
     );
-    await v.verify(token);
-    f.clock.advance(91); // 60 s lifetime + 30 s skew
-    assert.equal(await rejects(v.verify(token)), "token_expired");
-  } finally {
-    await f.close();
   }
+  assert.equal(v.cacheSize, 3);
 });
 
-Deno.test("verify/cache: size 0 disables it", async () => {
-  const f = await fixture();
-  try {
-    const v = f.verifier("jwks", { tokenCacheSize: 0 });
-    await v.verify(await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es));
-    assert.equal(v.cacheSize, 0);
-  } finally {
-    await f.close();
-  }
-});
-
-Deno.test("verify/cache: it is bounded (LRU)", async () => {
-  const f = await fixture();
-  try {
-    const v = f.verifier("jwks", { tokenCacheSize: 3 });
-    for (let i = 0; i < 5; i++) {
-      await v.verify(
-        await sign(supabaseClaims(f.supabase.issuer, f.clock.sec, { jti: String(i) }), f.keys.es),
-      );
-    }
-    assert.equal(v.cacheSize, 3);
-  } finally {
-    await f.close();
-  }
-});
-
-Deno.test("verify/cache: tokens verified by a key that left the JWKS are re-verified and refused", async () => {
-  const f = await fixture();
-  try {
+withFixture(
+  "verify/cache: tokens verified by a key that left the JWKS are re-verified and refused",
+  async (f) => {
     const v = f.verifier("jwks");
     const byEs = await sign(
       supabaseClaims(f.supabase.issuer, f.clock.sec, { exp: f.clock.sec + 7200 }),
@@ -652,28 +503,21 @@ Deno.test("verify/cache: tokens verified by a key that left the JWKS are re-veri
     f.clock.advance(601);
     await v.verify(await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.rs)); // triggers the refresh
     assert.equal(await rejects(v.verify(byEs)), "unknown_key");
-  } finally {
-    await f.close();
-  }
-});
+  },
+);
 
-Deno.test("verify/cache: a different encoding of a token is verified on its own", async () => {
-  const f = await fixture();
-  try {
-    const v = f.verifier("jwks");
-    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
-    await v.verify(token);
-    const [h, p, s] = token.split(".");
-    // Same header JSON re-encoded with different whitespace: a different string, not a cache hit.
-    const header = JSON.stringify(
-      JSON.parse(atob(h!.replace(/-/g, "+").replace(/_/g, "/"))),
-      null,
-      1,
-    );
-    assert.equal(await rejects(v.verify(`${b64url(header)}.${p}.${s}`)), "invalid_signature");
-  } finally {
-    await f.close();
-  }
+withFixture("verify/cache: a different encoding of a token is verified on its own", async (f) => {
+  const v = f.verifier("jwks");
+  const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.es);
+  await v.verify(token);
+  const [h, p, s] = token.split(".");
+  // Same header JSON re-encoded with different whitespace: a different string, not a cache hit.
+  const header = JSON.stringify(
+    JSON.parse(atob(h!.replace(/-/g, "+").replace(/_/g, "/"))),
+    null,
+    1,
+  );
+  assert.equal(await rejects(v.verify(`${b64url(header)}.${p}.${s}`)), "invalid_signature");
 });
 
 // ---------------------------------------------------------------- misconfiguration
@@ -687,14 +531,12 @@ Deno.test("verify/config: a secret under 32 bytes fails closed at construction",
   assert.throws(() => new TokenVerifier({ strategy: "secret", supabase }), /at least 32 bytes/);
 });
 
-Deno.test("verify/config: EdDSA keys export and verify through the JWKS path (Ed25519 alg name)", async () => {
-  const f = await fixture();
-  try {
+withFixture(
+  "verify/config: EdDSA keys export and verify through the JWKS path (Ed25519 alg name)",
+  async (f) => {
     const jwk = { ...(await exportJWK(f.keys.ed.privateKey)) };
     assert.equal(jwk.crv, "Ed25519");
     const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec), f.keys.ed);
     assert.equal((await f.verifier("jwks").verify(token)).id, UID);
-  } finally {
-    await f.close();
-  }
-});
+  },
+);

@@ -333,16 +333,7 @@ export class TokenVerifier {
   }
 
   #addSupabase(settings: SupabaseAuthSettings, jwks: JwksOptions): void {
-    const spec: IssuerSpec = {
-      issuer: settings.issuer,
-      provider: "supabase",
-      mode: "supabase",
-      audience: ["authenticated"],
-      algorithms: ["ES256", "RS256", "EdDSA", "Ed25519"],
-      userIdClaim: "sub",
-      authorizedParties: null,
-      jwksUrl: null,
-    };
+    const spec = projectIssuer(settings.issuer, "supabase");
     const options: JwksOptions = { ...jwks };
     if (settings.jwks !== undefined) options.initial = settings.jwks;
     if (settings.fetchJwks !== false) {
@@ -353,16 +344,7 @@ export class TokenVerifier {
   }
 
   #addMinted(minted: MintedIssuer, jwks: JwksOptions): void {
-    const spec: IssuerSpec = {
-      issuer: minted.issuer,
-      provider: "oidc",
-      mode: "minted",
-      audience: ["authenticated"],
-      algorithms: ["ES256", "RS256", "EdDSA", "Ed25519"],
-      userIdClaim: "sub",
-      authorizedParties: null,
-      jwksUrl: null,
-    };
+    const spec = projectIssuer(minted.issuer, "minted");
     const keys = new JwksKeySet({ ...jwks, initial: minted.jwks ?? [] });
     this.#byIssuer.set(spec.issuer, {
       spec,
@@ -384,6 +366,20 @@ export class TokenVerifier {
     if (typeof doc.jwks_uri !== "string") throw new Error(`${where.href} has no jwks_uri`);
     return new URL(doc.jwks_uri);
   }
+}
+
+/** Issuers of project tokens (Supabase Auth, token-exchange): aud `authenticated`, id in `sub`. */
+function projectIssuer(issuer: string, mode: "supabase" | "minted"): IssuerSpec {
+  return {
+    issuer,
+    provider: mode === "supabase" ? "supabase" : "oidc",
+    mode,
+    audience: ["authenticated"],
+    algorithms: ["ES256", "RS256", "EdDSA", "Ed25519"],
+    userIdClaim: "sub",
+    authorizedParties: null,
+    jwksUrl: null,
+  };
 }
 
 const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();

@@ -106,3 +106,15 @@ export async function rejects(p: Promise<unknown>): Promise<string> {
   }
   return "accepted";
 }
+
+/** A test with a fresh fixture, closed afterwards whatever happens. */
+export function withFixture(name: string, fn: (f: Fixture) => Promise<void>): void {
+  Deno.test(name, async () => {
+    const f = await fixture();
+    try {
+      await fn(f);
+    } finally {
+      await f.close();
+    }
+  });
+}
