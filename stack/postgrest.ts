@@ -22,6 +22,7 @@ export interface PostgrestOptions {
 
 export interface Postgrest {
   url: string;
+  pid: number;
   running(): boolean;
   stop(): Promise<void>;
 }
@@ -124,6 +125,7 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
 
   return {
     url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
     running: () => !exited,
     async stop() {
       if (exited) return;

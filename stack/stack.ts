@@ -49,6 +49,8 @@ export interface Stack {
   bootMs: number;
   /** Resolves if PostgREST dies while the stack runs. */
   crashed: Promise<number>;
+  /** PostgREST's process id (tests kill it to check that a crash is reported). */
+  postgrestPid: number;
   /** How often /auth/v1/.well-known/jwks.json was served (tests count fetches with it). */
   jwksServed(): number;
   stop(): Promise<void>;
@@ -166,6 +168,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       bootMs: Math.round(performance.now() - t0),
       crashed: crashPromise,
       jwksServed: () => jwksServed,
+      postgrestPid: pg.pid,
       async stop() {
         await server?.shutdown();
         await postgrest?.stop();
