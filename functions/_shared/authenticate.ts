@@ -37,21 +37,18 @@ export async function authenticate(
   const apiKeyHeader = extractApiKey(request);
   const acceptsTokens = accept.has("user") || accept.has("machine");
 
-  // Fast path: a token this function verified before (API keys never enter this cache).
+  // A token this function verified before: a synchronous cache hit, and no need to hash the
+  // bearer for the API-key check below (API keys never enter the verified-token cache).
   const known = bearer !== null && acceptsTokens ? deps.verifier.lookup(bearer) : undefined;
-  if (known && accept.has(known.kind)) {
-    const apiKey = apiKeyHeader === null ? null : matchKey(apiKeyHeader, deps.apiKeys);
-    return { kind: known.kind, identity: known, token: bearer!, apiKey };
-  }
 
   // A bearer that is an API key (new-style prefix, or a configured legacy JWT key).
-  const bearerKey =
-    bearer !== null && (looksLikeApiKey(bearer) || deps.apiKeys.match(bearer) !== null)
-      ? bearer
-      : null;
+  const bearerKey = bearer !== null && !known &&
+      (looksLikeApiKey(bearer) || deps.apiKeys.match(bearer) !== null)
+    ? bearer
+    : null;
 
   if (bearer !== null && bearerKey === null && acceptsTokens) {
-    const identity = await deps.verifier.verify(bearer);
+    const identity = known ?? await deps.verifier.verify(bearer);
     if (!accept.has(identity.kind)) {
       throw new HttpError(
         "forbidden",

@@ -51,11 +51,6 @@ export interface KeyEntry {
   readonly imported: Map<string, Promise<CryptoKey>>;
 }
 
-export interface JwksStats {
-  fetches: number;
-  failures: number;
-}
-
 const DEFAULTS = {
   timeoutMs: 3_000,
   maxBytes: 256 * 1024,
@@ -66,7 +61,6 @@ const DEFAULTS = {
 };
 
 export class JwksKeySet {
-  readonly stats: JwksStats = { fetches: 0, failures: 0 };
   #static = new Map<string, KeyEntry>();
   #remote = new Map<string, KeyEntry>();
   #url: JwksOptions["url"];
@@ -179,7 +173,6 @@ export class JwksKeySet {
 
   async #load(): Promise<void> {
     this.#lastAttemptAt = this.#o.now();
-    this.stats.fetches++;
     try {
       const url = await this.#jwksUrl();
       const body = await fetchJson(url, this.#o);
@@ -196,7 +189,6 @@ export class JwksKeySet {
       this.#loadedAt = this.#o.now();
       this.#lastFailureAt = undefined;
     } catch (error) {
-      this.stats.failures++;
       this.#lastFailureAt = this.#o.now();
       this.#o.warn(`jwks: refresh failed: ${error instanceof Error ? error.message : "error"}`);
       throw error;

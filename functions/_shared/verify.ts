@@ -88,11 +88,11 @@ export interface VerifierOptions {
   warn?: (message: string) => void;
 }
 
-/** An issuer plus its key set (and shared secret, for HS256 issuers), ready to verify. */
+/** An issuer plus its key set (and HMAC key, for issuers that accept HS256), ready to verify. */
 interface Trusted {
   spec: IssuerSpec;
   keys: JwksKeySet;
-  secret?: Uint8Array;
+  hmac?: Promise<CryptoKey>;
 }
 
 export class TokenVerifier {
@@ -148,11 +148,6 @@ export class TokenVerifier {
     return this.#cache.size;
   }
 
-  /** JWKS fetch counters per issuer (for tests, benchmarks and health checks). */
-  jwksStats(issuer: string): { fetches: number; failures: number } | undefined {
-    return this.#byIssuer.get(issuer)?.keys.stats;
-  }
-
   /** The identity of an already verified, still valid token, without any async work. */
   lookup(token: string): Identity | undefined {
     return this.#cache.get(token, this.#now());
@@ -179,13 +174,10 @@ export class TokenVerifier {
       return await this.#verifyWithAuthServer(token, payload, trusted.spec, now);
     }
     if (alg === "HS256") {
-      const secret = isSupabase
-        ? (this.strategy !== "jwks" ? this.#supabase.jwtSecret : undefined)
-        : trusted.secret;
-      if (!secret) {
+      if (!trusted.hmac) {
         throw new HttpError("unsupported_algorithm", "HS256 tokens are not accepted here.");
       }
-      const claims = await this.#verifyLocally(token, await hmacKey(secret), "HS256", trusted.spec);
+      const claims = await this.#verifyLocally(token, await trusted.hmac, "HS256", trusted.spec);
       return this.#remember(token, claims, trusted.spec, now);
     }
     if (isSupabase && this.strategy === "secret") {
@@ -215,7 +207,7 @@ export class TokenVerifier {
 
   async #verifyLocally(
     token: string,
-    key: CryptoKey | Uint8Array,
+    key: CryptoKey,
     alg: AsymmetricAlgorithm | "HS256",
     spec: IssuerSpec,
   ): Promise<JwtPayload> {
@@ -294,6 +286,10 @@ export class TokenVerifier {
     spec: IssuerSpec,
     now: number,
   ): Promise<Identity> {
+    if (typeof payload.exp !== "number") {
+      // Checked before the call: a token without a numeric exp is never worth a round trip.
+      throw new HttpError("invalid_claims", 'The token has no numeric "exp" claim.');
+    }
     const { data, error } = await this.#auth().auth.getUser(token);
     if (error || !data.user) throw fromAuthError(error, payload, now);
     if (data.user.id !== payload.sub) {
@@ -301,9 +297,6 @@ export class TokenVerifier {
         "invalid_claims",
         "Supabase Auth returned a different user for this token.",
       );
-    }
-    if (typeof payload.exp !== "number") {
-      throw new HttpError("invalid_claims", 'The token has no numeric "exp" claim.');
     }
     return this.#remember(token, payload, spec, now, undefined, this.#getUserTtlMs);
   }
@@ -340,7 +333,13 @@ export class TokenVerifier {
       const url = new URL(`${settings.url.replace(/\/+$/, "")}/auth/v1/.well-known/jwks.json`);
       options.url = url;
     }
-    this.#byIssuer.set(spec.issuer, { spec, keys: new JwksKeySet(options) });
+    // The `jwks` strategy refuses HS256 even when a secret is configured.
+    const secret = this.strategy !== "jwks" ? settings.jwtSecret : undefined;
+    this.#byIssuer.set(spec.issuer, {
+      spec,
+      keys: new JwksKeySet(options),
+      ...(secret ? { hmac: importHmacKey(secret) } : {}),
+    });
   }
 
   #addMinted(minted: MintedIssuer, jwks: JwksOptions): void {
@@ -349,7 +348,7 @@ export class TokenVerifier {
     this.#byIssuer.set(spec.issuer, {
       spec,
       keys,
-      ...(minted.secret ? { secret: minted.secret } : {}),
+      ...(minted.secret ? { hmac: importHmacKey(minted.secret) } : {}),
     });
   }
 
@@ -382,24 +381,17 @@ function projectIssuer(issuer: string, mode: "supabase" | "minted"): IssuerSpec 
   };
 }
 
-const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
-
-/** The WebCrypto key of an HS256 secret, imported once (jose would import raw bytes per call). */
-function hmacKey(secret: Uint8Array): Promise<CryptoKey> {
-  let key = hmacKeys.get(secret);
-  if (!key) {
-    key = crypto.subtle.importKey(
-      "raw",
-      secret as BufferSource,
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      [
-        "verify",
-      ],
-    );
-    hmacKeys.set(secret, key);
-  }
-  return key;
+/** HS256 keys are imported once per issuer (jose would import raw bytes on every call). */
+function importHmacKey(secret: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey(
+    "raw",
+    secret as BufferSource,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    [
+      "verify",
+    ],
+  );
 }
 
 const PROVIDERS: readonly Provider[] = ["supabase", "clerk", "auth0", "firebase", "logto", "oidc"];
