@@ -7,7 +7,8 @@
  * - an ES256 signing key (with `kid`) for user access tokens;
  * - the password PostgREST's `authenticator` role logs in with.
  */
-import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { publicPart } from "../functions/_shared/jwks.ts";
 
 export interface StackKeys {
   jwtSecret: string;
@@ -64,12 +65,7 @@ export async function loadOrCreateKeys(path: string): Promise<StackKeys> {
 
 /** The public half of the signing key, as published at /auth/v1/.well-known/jwks.json. */
 export function publicSigningJwk(keys: StackKeys): JWK & { kid: string } {
-  const { d: _d, ...rest } = keys.signingKey;
-  return rest as JWK & { kid: string };
-}
-
-export async function signingCryptoKey(keys: StackKeys): Promise<CryptoKey> {
-  return await importJWK(keys.signingKey, "ES256") as CryptoKey;
+  return publicPart(keys.signingKey) as JWK & { kid: string };
 }
 
 export function base64url(text: string): string {

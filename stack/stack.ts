@@ -4,12 +4,16 @@
  */
 import type { JWK } from "jose";
 import { parseIssuers } from "../functions/_shared/issuers.ts";
-import { fetchJson } from "../functions/_shared/jwks.ts";
-import { discoveryUrl } from "../functions/_shared/issuers.ts";
+import {
+  assertSafeUrl,
+  discoverJwksUrl,
+  fetchJson,
+  publicKeys,
+} from "../functions/_shared/jwks.ts";
 import { createAuthHandler } from "./auth.ts";
 import { type Database, freePort, openDatabase } from "./db.ts";
 import { createGateway, functionRegistry } from "./gateway.ts";
-import { loadOrCreateKeys, publicSigningJwk, type StackKeys } from "./keys.ts";
+import { generateKeys, loadOrCreateKeys, publicSigningJwk, type StackKeys } from "./keys.ts";
 import { findPostgrest, type Postgrest, startPostgrest } from "./postgrest.ts";
 import { base64url } from "./keys.ts";
 
@@ -64,7 +68,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const keysPath = options.keysPath === undefined
     ? new URL(".local/keys.json", root).pathname
     : options.keysPath;
-  const { generateKeys } = await import("./keys.ts");
   const keys = keysPath ? await loadOrCreateKeys(keysPath) : await generateKeys();
   const port = options.port === 0 ? await freePort() : options.port ?? 54321;
   const apiUrl = `http://127.0.0.1:${port}`;
@@ -194,13 +197,11 @@ async function nativeIssuerKeys(
     if (spec.mode !== "native") continue;
     const limits = { timeoutMs: 3_000, maxBytes: 256 * 1024, fetch: globalThis.fetch };
     try {
-      let url = spec.jwksUrl;
-      if (!url) {
-        const doc = await fetchJson(discoveryUrl(spec.issuer), limits) as { jwks_uri?: string };
-        url = new URL(String(doc.jwks_uri));
-      }
-      const set = await fetchJson(url, limits) as { keys?: JWK[] };
-      const found = (set.keys ?? []).filter((k) => k.kty !== "oct" && !("d" in k));
+      // The same discovery and key checks the functions apply, so PostgREST trusts exactly
+      // the keys the functions would.
+      const url = spec.jwksUrl ?? await discoverJwksUrl(spec.issuer, limits);
+      assertSafeUrl(url, "JWKS URL");
+      const found = publicKeys(await fetchJson(url, limits), url.href, log);
       keys.push(...found);
       log(`[stack] PostgREST trusts ${found.length} key(s) of ${spec.issuer}`);
     } catch (error) {

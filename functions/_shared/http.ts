@@ -40,7 +40,8 @@ export async function readJsonObject(
   }
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
-  const bytes = await readBounded(request, maxBytes);
+  const bytes = await readAtMost(request.body, maxBytes);
+  if (bytes === null) throw tooLarge(maxBytes);
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -53,9 +54,16 @@ export async function readJsonObject(
   return value as Record<string, unknown>;
 }
 
-async function readBounded(request: Request, maxBytes: number): Promise<Uint8Array> {
-  if (!request.body) return new Uint8Array();
-  const reader = request.body.getReader();
+/**
+ * Read a body stream, giving up as soon as it passes `maxBytes` (null then). A declared
+ * content-length is not trusted: the count is of bytes actually received.
+ */
+export async function readAtMost(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<Uint8Array | null> {
+  if (!body) return new Uint8Array();
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
@@ -64,7 +72,7 @@ async function readBounded(request: Request, maxBytes: number): Promise<Uint8Arr
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel();
-      throw tooLarge(maxBytes);
+      return null;
     }
     chunks.push(value);
   }

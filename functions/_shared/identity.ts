@@ -7,7 +7,8 @@
 import { HttpError } from "./errors.ts";
 import type { JwtPayload } from "./jwt.ts";
 
-export type Provider = "supabase" | "clerk" | "auth0" | "firebase" | "logto" | "oidc";
+export const PROVIDERS = ["supabase", "clerk", "auth0", "firebase", "logto", "oidc"] as const;
+export type Provider = (typeof PROVIDERS)[number];
 
 export interface Identity {
   /** `user` for a person, `machine` for a client-credentials (M2M) token. */

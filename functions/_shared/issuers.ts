@@ -8,7 +8,7 @@
  * issuers are only accepted by the token-exchange function, which mints project tokens.
  */
 import { ConfigError } from "./errors.ts";
-import type { Provider } from "./identity.ts";
+import { type Provider, PROVIDERS } from "./identity.ts";
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm, isAsymmetric } from "./jwt.ts";
 
 /** `minted`: tokens our token-exchange function signs (see verify.ts). */
@@ -40,7 +40,8 @@ const FIELDS = new Set([
   "mode",
   "provider",
 ]);
-const PROVIDERS = new Set<Provider>(["clerk", "auth0", "firebase", "logto", "oidc"]);
+/** Providers AUTH_ISSUERS may name (Supabase Auth is configured by SUPABASE_URL). */
+const THIRD_PARTY = new Set<string>(PROVIDERS.filter((p) => p !== "supabase"));
 
 /** Parse `AUTH_ISSUERS`. Every error names the variable and the offending entry and field. */
 export function parseIssuers(raw: string, variable = "AUTH_ISSUERS"): IssuerSpec[] {
@@ -81,8 +82,8 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
     throw new ConfigError(`${at}.mode`, 'must be "native" or "exchange"');
   }
   const provider = e.provider === undefined ? guessProvider(issuer) : e.provider;
-  if (typeof provider !== "string" || !PROVIDERS.has(provider as Provider)) {
-    throw new ConfigError(`${at}.provider`, `must be one of ${[...PROVIDERS].join(", ")}`);
+  if (typeof provider !== "string" || !THIRD_PARTY.has(provider)) {
+    throw new ConfigError(`${at}.provider`, `must be one of ${[...THIRD_PARTY].join(", ")}`);
   }
   const audience = optionalStrings(e.audience, `${at}.audience`);
   const authorizedParties = optionalStrings(e.authorized_parties, `${at}.authorized_parties`);

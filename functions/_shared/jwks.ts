@@ -14,6 +14,8 @@
  */
 import { importJWK, type JWK } from "jose";
 import { HttpError } from "./errors.ts";
+import { readAtMost } from "./http.ts";
+import { discoveryUrl } from "./issuers.ts";
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm, base64UrlToBytes } from "./jwt.ts";
 
 export interface FetchLimits {
@@ -204,6 +206,16 @@ export class JwksKeySet {
   }
 }
 
+/** OIDC discovery: the issuer's `jwks_uri`, from a document that must name the same issuer. */
+export async function discoverJwksUrl(issuer: string, limits: FetchLimits): Promise<URL> {
+  const where = discoveryUrl(issuer);
+  assertSafeUrl(where, "OIDC discovery URL");
+  const doc = await fetchJson(where, limits) as { issuer?: unknown; jwks_uri?: unknown };
+  if (doc.issuer !== issuer) throw new Error(`${where.href} names a different issuer`);
+  if (typeof doc.jwks_uri !== "string") throw new Error(`${where.href} has no jwks_uri`);
+  return new URL(doc.jwks_uri);
+}
+
 /** `https:` anywhere, `http:` only to this machine: a key fetched in clear text can be swapped. */
 export function assertSafeUrl(url: URL, what: string): void {
   if (url.protocol === "https:") return;
@@ -232,36 +244,18 @@ export async function fetchJson(url: URL, limits: FetchLimits): Promise<unknown>
     await response.body?.cancel();
     throw new Error(`${url.href} body exceeds ${limits.maxBytes} bytes`);
   }
-  const text = await readCapped(response, limits.maxBytes, url);
+  const bytes = await readAtMost(response.body, limits.maxBytes);
+  if (bytes === null) throw new Error(`${url.href} body exceeds ${limits.maxBytes} bytes`);
   try {
-    return JSON.parse(text);
+    return JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     throw new Error(`${url.href} did not return JSON`);
   }
 }
 
-async function readCapped(response: Response, maxBytes: number, url: URL): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new Error(`${url.href} body exceeds ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
+/** The verification keys of a JWKS document that pass the checks above, public members only. */
+export function publicKeys(body: unknown, source: string, warn: (m: string) => void): JWK[] {
+  return entriesOf(body, source, warn).map((entry) => entry.jwk);
 }
 
 /** Usable verification keys of a JWKS document (`{keys:[...]}` or a bare array). */
@@ -319,10 +313,11 @@ function rsaModulusBits(n: string): number {
   return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes[i]!));
 }
 
-function publicPart(jwk: JWK): JWK {
-  const { kty, crv, x, y, n, e, alg, kid } = jwk;
+/** The public members of a JWK (private ones, such as `d`, are never copied). */
+export function publicPart(jwk: JWK): JWK {
+  const { kty, crv, x, y, n, e, alg, kid, use } = jwk;
   const out: JWK = { kty };
-  for (const [k, v] of Object.entries({ crv, x, y, n, e, alg, kid })) {
+  for (const [k, v] of Object.entries({ crv, x, y, n, e, alg, kid, use })) {
     if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   }
   return out;

@@ -8,7 +8,8 @@
  * outlives the provider token, our own `iss`, a `kid` when the key has one, and the
  * provider's context (`idp`, `scope`, `org_id`) as extra claims.
  */
-import { importJWK, SignJWT } from "jose";
+import { importJWK, type JWK, SignJWT } from "jose";
+import { publicPart } from "./jwks.ts";
 import type { AuthConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
@@ -25,18 +26,13 @@ export interface MintedToken {
 export function mintedIssuer(config: AuthConfig): MintedIssuer | undefined {
   const { signingJwk, issuer } = config.exchange;
   if (signingJwk) {
-    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } =
-      signingJwk as unknown as Record<
-        string,
-        unknown
-      >;
-    return { issuer, jwks: { keys: [publicJwk] } };
+    return { issuer, jwks: { keys: [publicPart(signingJwk as JWK)] } };
   }
   if (config.jwtSecret) return { issuer, secret: config.jwtSecret };
   return undefined;
 }
 
-const signingKeys = new WeakMap<object, Promise<CryptoKey | Uint8Array>>();
+const signingKeys = new WeakMap<object, Promise<CryptoKey>>();
 
 export async function mintProjectToken(
   config: AuthConfig,
@@ -69,9 +65,13 @@ export async function mintProjectToken(
   const kid = signingJwk?.kid ?? hs256Kid;
   let key = signingKeys.get(config);
   if (!key) {
-    key = signingJwk
-      ? importJWK(signingJwk, alg) as Promise<CryptoKey>
-      : Promise.resolve(config.jwtSecret!);
+    key = signingJwk ? importJWK(signingJwk, alg) as Promise<CryptoKey> : crypto.subtle.importKey(
+      "raw",
+      config.jwtSecret! as BufferSource,
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
     signingKeys.set(config, key);
   }
   const token = await new SignJWT(claims)

@@ -22,15 +22,9 @@ import {
 } from "@supabase/supabase-js";
 import { errors as joseErrors, jwtVerify } from "jose";
 import { HttpError } from "./errors.ts";
-import { type Identity, type Provider, toIdentity } from "./identity.ts";
-import { discoveryUrl, type IssuerSpec } from "./issuers.ts";
-import {
-  assertSafeUrl,
-  fetchJson,
-  type FetchLimits,
-  JwksKeySet,
-  type JwksOptions,
-} from "./jwks.ts";
+import { type Identity, type Provider, PROVIDERS, toIdentity } from "./identity.ts";
+import type { IssuerSpec } from "./issuers.ts";
+import { discoverJwksUrl, type FetchLimits, JwksKeySet, type JwksOptions } from "./jwks.ts";
 import { type AsymmetricAlgorithm, isAsymmetric, type JwtPayload, parseJwt } from "./jwt.ts";
 import { type CachedVerification, TokenCache } from "./token_cache.ts";
 
@@ -138,7 +132,12 @@ export class TokenVerifier {
     }
     for (const spec of options.issuers ?? []) {
       if (!accept.has(spec.mode)) continue;
-      const url = spec.jwksUrl ?? (() => this.#discoverJwksUrl(spec.issuer, jwksDefaults));
+      const limits: FetchLimits = {
+        timeoutMs: jwksDefaults.timeoutMs ?? 3_000,
+        maxBytes: jwksDefaults.maxBytes ?? 256 * 1024,
+        fetch: this.#fetch,
+      };
+      const url = spec.jwksUrl ?? (() => discoverJwksUrl(spec.issuer, limits));
       this.#byIssuer.set(spec.issuer, { spec, keys: new JwksKeySet({ ...jwksDefaults, url }) });
     }
   }
@@ -351,20 +350,6 @@ export class TokenVerifier {
       ...(minted.secret ? { hmac: importHmacKey(minted.secret) } : {}),
     });
   }
-
-  async #discoverJwksUrl(issuer: string, jwks: JwksOptions): Promise<URL> {
-    const limits: FetchLimits = {
-      timeoutMs: jwks.timeoutMs ?? 3_000,
-      maxBytes: jwks.maxBytes ?? 256 * 1024,
-      fetch: this.#fetch,
-    };
-    const where = discoveryUrl(issuer);
-    assertSafeUrl(where, "OIDC discovery URL");
-    const doc = await fetchJson(where, limits) as { issuer?: unknown; jwks_uri?: unknown };
-    if (doc.issuer !== issuer) throw new Error(`${where.href} names a different issuer`);
-    if (typeof doc.jwks_uri !== "string") throw new Error(`${where.href} has no jwks_uri`);
-    return new URL(doc.jwks_uri);
-  }
 }
 
 /** Issuers of project tokens (Supabase Auth, token-exchange): aud `authenticated`, id in `sub`. */
@@ -393,8 +378,6 @@ function importHmacKey(secret: Uint8Array): Promise<CryptoKey> {
     ],
   );
 }
-
-const PROVIDERS: readonly Provider[] = ["supabase", "clerk", "auth0", "firebase", "logto", "oidc"];
 
 function identitySource(
   spec: IssuerSpec,
