@@ -122,6 +122,7 @@ try {
   await new Promise((r) => setTimeout(r, 50)); // let the last response scans land
   logFile.close();
 }
+say(`secrets check: the gateway scanned ${scanned} response bodies`);
 after = await denoTest(["tests/after_suite/no_secrets.ts"], {
   EDGE_STACK_LOG: logPath,
   EDGE_STACK_SECRETS: JSON.stringify(secrets),

@@ -80,27 +80,10 @@ let local: Promise<StackContext> | undefined;
 export function stackContext(): Promise<StackContext> {
   const shared = Deno.env.get("EDGE_STACK");
   if (shared) return Promise.resolve(JSON.parse(shared) as StackContext);
-  local ??= (async () => {
-    const { startStack } = await import("../../stack/stack.ts");
-    const providers = await startProviders();
-    const stack = await startStack({
-      port: 0,
-      dataDir: null,
-      keysPath: null,
-      functionEnv: providers.functionEnv,
-      log: () => {},
-    });
-    globalThis.addEventListener("unload", () => {
-      stack.stop();
-      providers.servers.forEach((s) => s.close());
-    });
-    return {
-      status: stack.status,
-      clerk: providers.clerk,
-      logto: providers.logto,
-      appOrigin: providers.appOrigin,
-    };
-  })();
+  local ??= privateStack().then((own) => {
+    globalThis.addEventListener("unload", () => void own.stop());
+    return own.ctx;
+  });
   return local;
 }
 
