@@ -11,6 +11,13 @@
  * client that leaves a transaction open keeps the session until it ends it (or
  * disconnects, which rolls it back). The wire protocol itself is PGlite's
  * (`execProtocolRawStream`): nothing here interprets SQL.
+ *
+ * PGlite's one session belongs to its superuser. A client that logs in as another role
+ * (PostgREST as `authenticator`) gets its turns under `SET SESSION AUTHORIZATION` to that
+ * role, so a token's `role` claim can only `set role` to roles the login role was granted,
+ * as on a real server. (Unlike a real server, arbitrary SQL run in such a session could
+ * `set session authorization` back to the superuser, since PGlite's session began as one:
+ * PostgREST never sends such SQL, and this is a local development database.)
  */
 import type { PGlite } from "@electric-sql/pglite";
 
@@ -41,6 +48,8 @@ export function servePglite(
   let owner: number | null = null;
   let waiters: (() => void)[] = [];
   let chain: Promise<unknown> = Promise.resolve();
+  /** The role the session currently runs as (PGlite's own user until a client asks for another). */
+  let sessionRole = SUPERUSER;
 
   async function acquire(id: number): Promise<void> {
     while (owner !== null && owner !== id) {
@@ -59,18 +68,40 @@ export function servePglite(
     }
   }
 
+  /**
+   * Switch the session to the client's login role (outside any transaction: we hold the turn).
+   * Sent as a protocol message: PGlite's `exec` would wait for the lock we already hold.
+   */
+  async function becomeRole(role: string): Promise<void> {
+    if (role === sessionRole) return;
+    // Always `set`, never `reset`: PGlite's RESET SESSION AUTHORIZATION does not go back
+    // once a transaction has set `role` (seen with 0.5.14); SET to its superuser does.
+    const sql = `set session authorization "${role.replace(/"/g, '""')}"`;
+    const answers: Uint8Array[] = [];
+    await db.execProtocolRawStream(simpleQuery(sql), { onRawData: (c) => answers.push(c) });
+    if (hasError(concat(answers))) throw new Error(`cannot become role ${role}`);
+    sessionRole = role;
+  }
+
   /** Run one group of messages for a client; answers are written as they stream out. */
-  async function run(id: number, conn: Deno.Conn, bytes: Uint8Array, last: number): Promise<void> {
+  async function run(
+    id: number,
+    role: string,
+    conn: Deno.Conn,
+    bytes: Uint8Array,
+    last: number,
+  ): Promise<void> {
     await acquire(id);
     // Serialize against PGlite itself as well (it is single-threaded).
     const turn = chain.then(() =>
-      db.runExclusive(() =>
-        db.execProtocolRawStream(bytes, {
+      db.runExclusive(async () => {
+        await becomeRole(role);
+        await db.execProtocolRawStream(bytes, {
           onRawData: (chunk: Uint8Array) => {
             writeAll(conn, chunk).catch(() => {});
           },
-        })
-      )
+        });
+      })
     );
     chain = turn.catch(() => {});
     try {
@@ -85,6 +116,7 @@ export function servePglite(
     let buffer: Uint8Array = new Uint8Array(0);
     let started = false;
     let pending: Uint8Array[] = [];
+    let role = SUPERUSER;
     const reader = new Uint8Array(64 * 1024);
     try {
       for (;;) {
@@ -106,7 +138,16 @@ export function servePglite(
             if (code === CANCEL_REQUEST) return; // not supported by PGlite: just close
             if (code !== PROTOCOL_3) return;
             started = true;
-            await run(id, conn, message, SYNC);
+            role = startupUser(message) ?? SUPERUSER;
+            try {
+              // PGlite would make the startup's user its session's own user for everyone;
+              // the session stays PGlite's superuser's, and each client gets its role per turn.
+              await run(id, role, conn, asSuperuser(message), SYNC);
+            } catch {
+              // No such role (or not allowed to log in): refuse as a server would.
+              await writeAll(conn, fatal("28000", `role "${role}" cannot log in here`));
+              return;
+            }
             continue;
           }
           if (buffer.length < 5) break;
@@ -120,7 +161,7 @@ export function servePglite(
           if (type === SYNC || type === QUERY || type === FLUSH) {
             const group = concat(pending);
             pending = [];
-            await run(id, conn, group, type);
+            await run(id, role, conn, group, type);
           }
         }
       }
@@ -158,6 +199,61 @@ export function servePglite(
       await chain;
     },
   };
+}
+
+/** PGlite's own user, the one its single session starts as. */
+const SUPERUSER = "postgres";
+
+/** The `user` parameter of a StartupMessage (length, version, then name/value pairs). */
+function startupUser(message: Uint8Array): string | null {
+  const fields = new TextDecoder().decode(message.subarray(8)).split("\0");
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === "user") return fields[i + 1] || null;
+  }
+  return null;
+}
+
+/** A simple-protocol Query message. */
+function simpleQuery(sql: string): Uint8Array {
+  const text = new TextEncoder().encode(`${sql}\0`);
+  const out = new Uint8Array(5 + text.length);
+  out[0] = QUERY;
+  new DataView(out.buffer).setInt32(1, 4 + text.length);
+  out.set(text, 5);
+  return out;
+}
+
+/** Whether a run of backend messages holds an ErrorResponse. */
+function hasError(bytes: Uint8Array): boolean {
+  for (let at = 0; at + 5 <= bytes.length; at += 1 + readInt32(bytes, at + 1)) {
+    if (bytes[at] === 0x45) return true; // 'E'
+  }
+  return false;
+}
+
+/** The StartupMessage with its `user` set to PGlite's own superuser. */
+function asSuperuser(message: Uint8Array): Uint8Array {
+  const fields = new TextDecoder().decode(message.subarray(8)).split("\0");
+  const pairs: string[] = [];
+  for (let i = 0; i + 1 < fields.length && fields[i] !== ""; i += 2) {
+    pairs.push(fields[i]!, fields[i] === "user" ? SUPERUSER : fields[i + 1]!);
+  }
+  const body = new TextEncoder().encode(`${pairs.join("\0")}\0\0`);
+  const out = new Uint8Array(8 + body.length);
+  new DataView(out.buffer).setInt32(0, out.length);
+  out.set(message.subarray(4, 8), 4);
+  out.set(body, 8);
+  return out;
+}
+
+/** An ErrorResponse with severity FATAL, for a login the server refuses. */
+function fatal(sqlState: string, message: string): Uint8Array {
+  const body = new TextEncoder().encode(`SFATAL\0VFATAL\0C${sqlState}\0M${message}\0\0`);
+  const out = new Uint8Array(5 + body.length);
+  out[0] = 0x45; // 'E'
+  new DataView(out.buffer).setInt32(1, 4 + body.length);
+  out.set(body, 5);
+  return out;
 }
 
 function readInt32(bytes: Uint8Array, at: number): number {
