@@ -27,6 +27,7 @@ async function harness(options: Omit<FunctionOptions, "config">, env: Record<str
           mode: "native",
           provider: "clerk",
           authorized_parties: ["https://app.example.com"],
+          machine: { claim: "gty", value: "client-credentials" },
         }]),
         ...env,
       } as Record<string, string>)[name]
@@ -327,7 +328,7 @@ Deno.test("handler: a Clerk user reaches a user function (third-party, native)",
       exp: now + 60,
     }, f.keys.clerk);
     const r = await call({ headers: { authorization: `Bearer ${token}` } });
-    assert.equal((await body(r)).id, "user_2x");
+    assert.equal((await body(r)).id, "clerk:user_2x");
   } finally {
     await f.close();
   }
@@ -340,7 +341,7 @@ Deno.test("handler: a machine token is refused by a user-only function", async (
     const token = await sign({
       iss: f.clerk.issuer,
       sub: "client_1",
-      client_id: "client_1",
+      gty: "client-credentials",
       azp: "https://app.example.com",
       exp: now + 60,
     }, f.keys.clerk);

@@ -51,7 +51,14 @@ async function rig(env: Record<string, string> = {}): Promise<Rig> {
     url,
     token: (claims = {}, kid, signer = key) =>
       sign(
-        { iss: issuer.issuer, sub: "user_1", azp: AZP, exp: clock.sec + 3600, ...claims },
+        {
+          iss: issuer.issuer,
+          sub: "user_1",
+          azp: AZP,
+          role: "authenticated",
+          exp: clock.sec + 3600,
+          ...claims,
+        },
         signer,
         {
           ...(kid ? { kid } : {}),

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { ApiKeyRing } from "../functions/_shared/apikeys.ts";
 import { ConfigError, HttpError } from "../functions/_shared/errors.ts";
-import { toIdentity } from "../functions/_shared/identity.ts";
+import { type IdentitySource, toIdentity } from "../functions/_shared/identity.ts";
 import { guessProvider, parseIssuers } from "../functions/_shared/issuers.ts";
 import { readJsonObject, subPath, validateBody } from "../functions/_shared/http.ts";
 
@@ -48,7 +48,14 @@ Deno.test("apikeys: the default key is preferred for clients", () => {
   assert.equal(ring.first("publishable", true), "eyJ.anon.key");
 });
 
-const base = { issuer: "https://idp.example.com", provider: "oidc" as const, userIdClaim: "sub" };
+const base: IdentitySource = {
+  issuer: "https://idp.example.com",
+  provider: "oidc",
+  userIdClaim: "sub",
+  idPrefix: "idp",
+  vouchesForSession: false,
+  machine: null,
+};
 
 Deno.test("identity: Logto organization tokens expose the org from aud", () => {
   const id = toIdentity({
@@ -71,13 +78,34 @@ Deno.test("identity: a configured id claim is used instead of sub", () => {
     ...base,
     userIdClaim: "user_id",
   });
-  assert.equal(id.id, "firebase-uid");
+  assert.equal(id.id, "idp:firebase-uid");
+  assert.equal(id.subject, "firebase-uid");
 });
 
-Deno.test("identity: Supabase tokens are never machines; a client_id == sub token is", () => {
-  const claims = { sub: "c1", client_id: "c1", exp: 1 };
-  assert.equal(toIdentity(claims, { ...base, provider: "supabase" }).kind, "user");
-  assert.equal(toIdentity(claims, base).kind, "machine");
+Deno.test("identity: a user is (issuer, sub): third-party ids carry the prefix, Supabase's not", () => {
+  const claims = { sub: "3f0c6c0e-8a8e-4f43-9b8e-2f7d1b1c0a11", exp: 1 };
+  assert.equal(toIdentity(claims, base).id, `idp:${claims.sub}`);
+  assert.equal(toIdentity(claims, { ...base, idPrefix: "" }).id, claims.sub);
+});
+
+Deno.test("identity: machines only by the issuer's explicit rule, never by the shape of sub", () => {
+  const m2m = { sub: "abc@clients", client_id: "abc@clients", gty: "client-credentials", exp: 1 };
+  assert.equal(toIdentity(m2m, base).kind, "user"); // no rule: a person
+  const gty = { ...base, machine: { claim: "gty", value: "client-credentials" } };
+  assert.equal(toIdentity(m2m, gty).kind, "machine");
+  assert.equal(toIdentity({ ...m2m, gty: "password" }, gty).kind, "user");
+  const equal = { ...base, machine: { claim: "sub", equalsClaim: "client_id" } };
+  assert.equal(toIdentity(m2m, equal).kind, "machine");
+  assert.equal(toIdentity({ ...m2m, client_id: "other" }, equal).kind, "user");
+  assert.equal(toIdentity({ sub: "u", exp: 1 }, equal).kind, "user"); // both absent is no match
+});
+
+Deno.test("identity: session_id, aal and is_anonymous only from Supabase Auth", () => {
+  const claims = { sub: "u", session_id: "s1", aal: "aal2", is_anonymous: true, exp: 1 };
+  const third = toIdentity(claims, base);
+  assert.deepEqual([third.sessionId, third.aal, third.isAnonymous], [null, null, false]);
+  const own = toIdentity(claims, { ...base, idPrefix: "", vouchesForSession: true });
+  assert.deepEqual([own.sessionId, own.aal, own.isAnonymous], ["s1", "aal2", true]);
 });
 
 Deno.test("identity: the identity and its claims are frozen", () => {

@@ -320,10 +320,13 @@ withFixture("verify/clerk: a native Clerk token with an allowed azp is accepted"
     exp: f.clock.sec + 60,
   };
   const id = await f.verifier("jwks").verify(await sign(claims, f.keys.clerk));
-  assert.equal(id.id, "user_2abcDEF");
+  assert.equal(id.id, "clerk:user_2abcDEF");
+  assert.equal(id.subject, "user_2abcDEF");
   assert.equal(id.provider, "clerk");
   assert.equal(id.org, "org_42");
-  assert.equal(id.sessionId, "sess_123");
+  // Only Supabase Auth vouches for session ids; Clerk's stays in the raw claims.
+  assert.equal(id.sessionId, null);
+  assert.equal(id.claims.sid, "sess_123");
 });
 
 for (const azp of ["https://evil.example.com", undefined]) {
@@ -343,9 +346,10 @@ withFixture("verify/auth0: keys are found through OIDC discovery, fetched once",
       iss: f.auth0.issuer,
       sub: `auth0|${i}`,
       aud: ["https://api.example.com", "https://x/userinfo"],
+      role: "authenticated",
       exp: f.clock.sec + 60,
     };
-    assert.equal((await v.verify(await sign(claims, f.keys.auth0))).id, `auth0|${i}`);
+    assert.equal((await v.verify(await sign(claims, f.keys.auth0))).id, `auth0:auth0|${i}`);
   }
   assert.equal(f.auth0.discoveryFetches, 1);
   assert.equal(f.auth0.jwksFetches, 1);
@@ -391,7 +395,7 @@ withFixture(
     };
     assert.equal(await rejects(v.verify(await sign(claims, f.keys.auth0))), "untrusted_issuer");
     const exchange = f.verifier("jwks", { issuers: [spec], acceptModes: ["exchange"] });
-    assert.equal((await exchange.verify(await sign(claims, f.keys.auth0))).id, "u");
+    assert.equal((await exchange.verify(await sign(claims, f.keys.auth0))).id, "auth0:u");
   },
 );
 
@@ -539,5 +543,69 @@ withFixture(
       .setProtectedHeader({ alg: "Ed25519", kid: f.keys.ed.kid })
       .sign(f.keys.ed.privateKey);
     assert.equal((await f.verifier("jwks").verify(token)).id, UID);
+  },
+);
+
+// ---------------------------------------------------------------- what a role claim may name
+
+Deno.test("verify/getUser: a token for another audience is refused before any call to Auth", async () => {
+  const r = await getUserCase(() => {}, { aud: "some-other-project" });
+  assert.deepEqual(r, { code: "invalid_audience", calls: 0 });
+});
+
+const clerkUser = (f: Awaited<ReturnType<typeof fixture>>, claims: Record<string, unknown>) =>
+  sign({
+    iss: f.clerk.issuer,
+    sub: "user_2abc",
+    azp: "https://app.example.com",
+    exp: f.clock.sec + 60,
+    ...claims,
+  }, f.keys.clerk);
+
+for (const role of ["service_role", "postgres", "supabase_admin", "anon"]) {
+  withFixture(`verify/roles: a third-party token naming "${role}" is refused`, async (f) => {
+    const token = await clerkUser(f, { role });
+    assert.equal(await rejects(f.verifier("jwks").verify(token)), "role_not_allowed");
+  });
+}
+
+withFixture("verify/roles: anon only where the issuer entry lists it", async (f) => {
+  const token = await clerkUser(f, { role: "anon" });
+  const spec = { ...f.clerkSpec, roles: ["authenticated", "anon"] };
+  const v = f.verifier("jwks", { issuers: [spec] });
+  assert.equal((await v.verify(token)).role, "anon");
+});
+
+withFixture("verify/roles: a third-party user token without a role is refused", async (f) => {
+  const token = await clerkUser(f, {});
+  assert.equal(await rejects(f.verifier("jwks").verify(token)), "role_not_allowed");
+});
+
+withFixture("verify/roles: project tokens may not name a database role", async (f) => {
+  for (const role of ["postgres", "supabase_admin", "authenticator"]) {
+    const token = await sign(supabaseClaims(f.supabase.issuer, f.clock.sec, { role }), f.keys.es);
+    assert.equal(await rejects(f.verifier("jwks").verify(token)), "role_not_allowed", role);
+  }
+  const service = await sign(
+    supabaseClaims(f.supabase.issuer, f.clock.sec, { role: "service_role" }),
+    f.keys.es,
+  );
+  assert.equal((await f.verifier("jwks").verify(service)).role, "service_role");
+});
+
+withFixture(
+  "verify/roles: a machine without a role passes a function, not the database",
+  async (f) => {
+    const claims = {
+      iss: f.auth0.issuer,
+      sub: "abc123@clients",
+      aud: "https://api.example.com",
+      gty: "client-credentials",
+      exp: f.clock.sec + 60,
+    };
+    const token = await sign(claims, f.keys.auth0);
+    assert.equal((await f.verifier("jwks").verify(token)).kind, "machine");
+    const forDb = f.verifier("jwks", { forDatabase: true });
+    assert.equal(await rejects(forDb.verify(token)), "role_not_allowed");
   },
 );

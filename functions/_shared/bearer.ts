@@ -20,9 +20,13 @@ const QUERY_TOKEN_PARAMS = ["access_token", "token", "apikey", "jwt"];
 /**
  * Returns the bearer token, or `null` when the request carries no Authorization header.
  * Throws `HttpError` (401) for any header that is present but not one well-formed token.
+ * `queryTokens: "ignore"` is for /rest/v1, where `?token=eq.1` filters a column.
  */
-export function extractBearer(request: Request): string | null {
-  refuseQueryTokens(request);
+export function extractBearer(
+  request: Request,
+  options: { queryTokens: "refuse" | "ignore" } = { queryTokens: "refuse" },
+): string | null {
+  if (options.queryTokens === "refuse") refuseQueryTokens(request);
   const header = request.headers.get("authorization");
   if (header === null) return null;
   if (header.length > MAX_CREDENTIAL_LENGTH) {

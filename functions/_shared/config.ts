@@ -43,6 +43,8 @@ export interface ExchangeConfig {
   signingJwk: (JsonWebKey & { kid: string; alg: string }) | undefined;
   /** kid put on HS256 minted tokens (the legacy secret's kid, when the project shows one). */
   hs256Kid: string | undefined;
+  /** Provider scopes a minted token may carry (default none): the exchange grants these only. */
+  grantScopes: readonly string[];
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -130,6 +132,7 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): AuthC
     allowMachines: boolean(env, "TOKEN_EXCHANGE_ALLOW_M2M", false),
     signingJwk: signingJwk(env, "TOKEN_EXCHANGE_SIGNING_KEY"),
     hs256Kid: optional(env, "TOKEN_EXCHANGE_KID"),
+    grantScopes: (optional(env, "TOKEN_EXCHANGE_SCOPES") ?? "").split(/\s+/).filter(Boolean),
   };
   if (exchange.issuer === supabaseIssuer) {
     throw new ConfigError("TOKEN_EXCHANGE_ISSUER", "must differ from Supabase Auth's issuer");

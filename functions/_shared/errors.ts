@@ -33,6 +33,7 @@ export const ERROR_STATUS = {
   user_banned: 401,
   invalid_api_key: 401,
   user_token_required: 401,
+  role_not_allowed: 401,
   // 403: authenticated, but not allowed
   insufficient_role: 403,
   insufficient_scope: 403,

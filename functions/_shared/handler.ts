@@ -24,7 +24,7 @@ import {
 import { subPath } from "./http.ts";
 import type { IssuerMode } from "./issuers.ts";
 import { mintedIssuer } from "./mint.ts";
-import { type Strategy, TokenVerifier } from "./verify.ts";
+import { type Strategy, TokenVerifier, type VerifierOptions } from "./verify.ts";
 
 export interface FunctionOptions {
   /** Who may call: any of `user`, `machine`, `secret`, `publishable`, `none`. */
@@ -96,23 +96,10 @@ export function withAuth(
       if (options.strategy === "secret" && !config.jwtSecret) {
         throw new ConfigError("SB_JWT_SECRET", "is required by this function's secret strategy");
       }
-      const verifier = new TokenVerifier({
+      const verifier = createVerifier(config, {
         strategy: options.strategy ?? "auto",
-        supabase: {
-          url: config.supabaseUrl,
-          issuer: config.supabaseIssuer,
-          ...(config.publicApiKey ? { apiKey: config.publicApiKey } : {}),
-          ...(config.supabaseJwks !== undefined ? { jwks: config.supabaseJwks } : {}),
-          fetchJwks: config.fetchSupabaseJwks,
-          ...(config.jwtSecret ? { jwtSecret: config.jwtSecret } : {}),
-        },
-        issuers: config.issuers,
         acceptModes: options.issuerModes ?? ["supabase", "native", "minted"],
-        minted: mintedIssuer(config),
-        clockSkewSeconds: config.clockSkewSeconds,
-        tokenCacheSize: config.tokenCacheSize,
         getUserCacheTtlMs: options.getUserCacheTtlMs ?? 0,
-        jwks: config.jwks,
         ...(options.now ? { now: options.now } : {}),
         ...(options.fetch ? { fetch: options.fetch } : {}),
       });
@@ -152,6 +139,32 @@ export function withAuth(
       return applyCors(errorResponse(httpError), request, cors);
     }
   };
+}
+
+/** What a verifier takes beyond the configuration: how strict, which issuers, test hooks. */
+export type VerifierChoices = Pick<
+  VerifierOptions,
+  "strategy" | "acceptModes" | "getUserCacheTtlMs" | "forDatabase" | "now" | "fetch"
+>;
+
+/** A verifier for this configuration: every function and the local gateway build it here. */
+export function createVerifier(config: AuthConfig, choices: VerifierChoices): TokenVerifier {
+  return new TokenVerifier({
+    ...choices,
+    supabase: {
+      url: config.supabaseUrl,
+      issuer: config.supabaseIssuer,
+      ...(config.publicApiKey ? { apiKey: config.publicApiKey } : {}),
+      ...(config.supabaseJwks !== undefined ? { jwks: config.supabaseJwks } : {}),
+      fetchJwks: config.fetchSupabaseJwks,
+      ...(config.jwtSecret ? { jwtSecret: config.jwtSecret } : {}),
+    },
+    issuers: config.issuers,
+    minted: mintedIssuer(config),
+    clockSkewSeconds: config.clockSkewSeconds,
+    tokenCacheSize: config.tokenCacheSize,
+    jwks: config.jwks,
+  });
 }
 
 function makeContext(

@@ -5,21 +5,29 @@
  * Supabase `session_id`); everything downstream reads one shape.
  */
 import { HttpError } from "./errors.ts";
+import type { MachineRule } from "./issuers.ts";
 import type { JwtPayload } from "./jwt.ts";
 
 export const PROVIDERS = ["supabase", "clerk", "auth0", "firebase", "logto", "oidc"] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 export interface Identity {
-  /** `user` for a person, `machine` for a client-credentials (M2M) token. */
+  /** `user` for a person, `machine` only where the issuer's machine rule says so. */
   kind: "user" | "machine";
-  /** The user id (or client id for machines) from the issuer's configured id claim. */
+  /**
+   * Who this is in the database: the id `requesting_user_id()` returns and policies compare.
+   * Supabase Auth users keep their uuid; a third-party user is `<id_prefix>:<sub>`, because
+   * a `sub` is unique only within its issuer.
+   */
   id: string;
+  /** The id as the issuer wrote it (the configured id claim, usually `sub`). */
+  subject: string;
   /** The Postgres role PostgREST will assume for this token (`anon` when the claim is absent). */
   role: string;
   email: string | null;
   issuer: string;
   provider: Provider;
+  /** Supabase Auth's own session claims; null (false) for every other issuer. */
   sessionId: string | null;
   aal: string | null;
   isAnonymous: boolean;
@@ -35,24 +43,31 @@ export interface IdentitySource {
   issuer: string;
   provider: Provider;
   userIdClaim: string;
+  /** `<idPrefix>:<subject>` is the id; "" keeps the subject as it is. */
+  idPrefix: string;
+  /** Only Supabase Auth vouches for `session_id`, `aal` and `is_anonymous`. */
+  vouchesForSession: boolean;
+  machine: MachineRule | null;
 }
 
 /** Build the identity from verified claims. Throws 401 `invalid_claims` if the id is missing. */
 export function toIdentity(claims: JwtPayload, source: IdentitySource): Identity {
-  const id = claims[source.userIdClaim];
-  if (typeof id !== "string" || id === "" || id.length > 256) {
+  const subject = claims[source.userIdClaim];
+  if (typeof subject !== "string" || subject === "" || subject.length > 256) {
     throw new HttpError("invalid_claims", `The token has no usable "${source.userIdClaim}" claim.`);
   }
+  const session = source.vouchesForSession;
   return {
-    kind: isMachine(claims, source.provider) ? "machine" : "user",
-    id,
+    kind: isMachine(claims, source.machine) ? "machine" : "user",
+    id: source.idPrefix === "" ? subject : `${source.idPrefix}:${subject}`,
+    subject,
     role: typeof claims.role === "string" ? claims.role : "anon",
     email: stringOrNull(claims.email),
     issuer: source.issuer,
     provider: source.provider,
-    sessionId: stringOrNull(claims.session_id) ?? stringOrNull(claims.sid),
-    aal: stringOrNull(claims.aal),
-    isAnonymous: claims.is_anonymous === true,
+    sessionId: session ? stringOrNull(claims.session_id) : null,
+    aal: session ? stringOrNull(claims.aal) : null,
+    isAnonymous: session && claims.is_anonymous === true,
     scopes: Object.freeze(scopesOf(claims)),
     org: orgOf(claims),
     expiresAt: claims.exp as number,
@@ -60,12 +75,16 @@ export function toIdentity(claims: JwtPayload, source: IdentitySource): Identity
   };
 }
 
-/** Client-credentials tokens name the client, not a person (RFC 9068 `client_id`, Auth0 `gty`). */
-function isMachine(claims: JwtPayload, provider: Provider): boolean {
-  if (provider === "supabase") return false;
-  if (claims.gty === "client-credentials") return true;
-  if (typeof claims.sub === "string" && claims.sub.endsWith("@clients")) return true;
-  return typeof claims.client_id === "string" && claims.client_id === claims.sub;
+/**
+ * Machine-to-machine only by the issuer's explicit rule. Guessing from the shape of `sub`
+ * (Auth0's `@clients` suffix) failed open: any provider that lets users pick their id let
+ * a person pass for a machine.
+ */
+function isMachine(claims: JwtPayload, rule: MachineRule | null): boolean {
+  if (!rule) return false;
+  const have = claims[rule.claim];
+  if (typeof have !== "string" || have === "") return false;
+  return "value" in rule ? have === rule.value : have === claims[rule.equalsClaim];
 }
 
 function scopesOf(claims: JwtPayload): string[] {

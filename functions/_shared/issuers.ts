@@ -3,9 +3,17 @@
  *
  * Supabase Auth is always one of them. Others come from `AUTH_ISSUERS`, a JSON array:
  *   {issuer, jwks_url?, audience?, algorithms?, user_id_claim?, authorized_parties?,
- *    mode: "native" | "exchange", provider?}
- * `native` issuers are trusted by PostgREST too (Supabase third-party auth); `exchange`
+ *    mode: "native" | "exchange", provider?, roles?, id_prefix?, machine?}
+ * `native` issuers are trusted at /rest/v1 too (Supabase third-party auth); `exchange`
  * issuers are only accepted by the token-exchange function, which mints project tokens.
+ *
+ * An entry says everything its tokens may do, and nothing else is assumed:
+ * - `roles`: the Postgres roles its tokens may name (default `["authenticated"]`; `anon`
+ *   where listed; never `service_role` or anything else: that is for the project's keys).
+ * - `id_prefix`: a user is (issuer, sub), so the id that policies compare is
+ *   `<id_prefix>:<sub>` (default: the provider's name), never a bare third-party `sub`.
+ * - `machine`: the only way a token counts as machine-to-machine (`{claim, value}`: the claim
+ *   equals the value; `{claim, equals_claim}`: two claims are equal). Without it, a person.
  */
 import { ConfigError } from "./errors.ts";
 import { type Provider, PROVIDERS } from "./identity.ts";
@@ -13,6 +21,14 @@ import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm, isAsymmetric } from ".
 
 /** `minted`: tokens our token-exchange function signs (see verify.ts). */
 export type IssuerMode = "supabase" | "native" | "exchange" | "minted";
+
+/** How an issuer marks client-credentials tokens: one claim's value, or two equal claims. */
+export type MachineRule =
+  | { claim: string; value: string }
+  | { claim: string; equalsClaim: string };
+
+/** Roles a third-party entry may allow; `service_role` comes only from the project's keys. */
+export const THIRD_PARTY_ROLES = ["authenticated", "anon"] as const;
 
 export interface IssuerSpec {
   /** Exact `iss` value; compared byte for byte. */
@@ -27,6 +43,12 @@ export interface IssuerSpec {
   authorizedParties: readonly string[] | null;
   /** Explicit JWKS URL; when absent, OIDC discovery from the issuer finds it. */
   jwksUrl: URL | null;
+  /** Postgres roles this issuer's tokens may name; a token without `role` names `anon`. */
+  roles: readonly string[];
+  /** Prefix of the user id policies compare (`<prefix>:<sub>`); "" keeps the bare id. */
+  idPrefix: string;
+  /** The explicit rule for machine tokens; null: every token names a person. */
+  machine: MachineRule | null;
 }
 
 const ALL_ASYMMETRIC = Object.keys(ASYMMETRIC_ALGORITHMS) as AsymmetricAlgorithm[];
@@ -39,7 +61,11 @@ const FIELDS = new Set([
   "authorized_parties",
   "mode",
   "provider",
+  "roles",
+  "id_prefix",
+  "machine",
 ]);
+const ID_PREFIX = /^[a-z][a-z0-9_-]{0,31}$/;
 /** Providers AUTH_ISSUERS may name (Supabase Auth is configured by SUPABASE_URL). */
 const THIRD_PARTY = new Set<string>(PROVIDERS.filter((p) => p !== "supabase"));
 
@@ -56,11 +82,20 @@ export function parseIssuers(raw: string, variable = "AUTH_ISSUERS"): IssuerSpec
   }
   const specs = value.map((entry, i) => parseIssuer(entry, `${variable}[${i}]`));
   const seen = new Set<string>();
+  const prefixes = new Set<string>();
   for (const [i, spec] of specs.entries()) {
     if (seen.has(spec.issuer)) {
       throw new ConfigError(`${variable}[${i}].issuer`, "repeats an issuer listed before it");
     }
     seen.add(spec.issuer);
+    if (prefixes.has(spec.idPrefix)) {
+      throw new ConfigError(
+        `${variable}[${i}].id_prefix`,
+        `"${spec.idPrefix}" is already the id prefix of an issuer listed before it`,
+        "Give each issuer its own id_prefix, so that their users' ids cannot collide.",
+      );
+    }
+    prefixes.add(spec.idPrefix);
   }
   return specs;
 }
@@ -117,6 +152,30 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
     }
     jwksUrl = new URL(e.jwks_url);
   }
+  if (mode === "exchange" && e.roles !== undefined) {
+    throw new ConfigError(
+      `${at}.roles`,
+      "does not apply to an exchange issuer: its tokens never reach the database",
+      'The token-exchange function mints project tokens with role "authenticated".',
+    );
+  }
+  const roles = optionalStrings(e.roles, `${at}.roles`) ?? ["authenticated"];
+  for (const role of roles) {
+    if (!(THIRD_PARTY_ROLES as readonly string[]).includes(role)) {
+      throw new ConfigError(
+        `${at}.roles`,
+        `lists "${role}": a third-party issuer may only name ${THIRD_PARTY_ROLES.join(" or ")}`,
+        "service_role and database roles are for the project's own keys, never a provider's.",
+      );
+    }
+  }
+  const idPrefix = e.id_prefix ?? provider;
+  if (typeof idPrefix !== "string" || !ID_PREFIX.test(idPrefix)) {
+    throw new ConfigError(
+      `${at}.id_prefix`,
+      "must be 1 to 32 lowercase letters, digits, _ or -, starting with a letter",
+    );
+  }
   return {
     issuer,
     provider: provider as Provider,
@@ -126,7 +185,31 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
     userIdClaim,
     authorizedParties,
     jwksUrl,
+    roles,
+    idPrefix,
+    machine: machineRule(e.machine, `${at}.machine`),
   };
+}
+
+function machineRule(value: unknown, at: string): MachineRule | null {
+  if (value === undefined || value === null) return null;
+  const rule = value as Record<string, unknown>;
+  const keys = typeof value === "object" && !Array.isArray(value) ? Object.keys(rule).sort() : [];
+  const claimOk = typeof rule.claim === "string" && rule.claim !== "";
+  if (claimOk && keys.join() === "claim,value" && typeof rule.value === "string") {
+    return { claim: rule.claim as string, value: rule.value };
+  }
+  if (
+    claimOk && keys.join() === "claim,equals_claim" && typeof rule.equals_claim === "string" &&
+    rule.equals_claim !== "" && rule.equals_claim !== rule.claim
+  ) {
+    return { claim: rule.claim as string, equalsClaim: rule.equals_claim };
+  }
+  throw new ConfigError(
+    at,
+    'must be {"claim": "<name>", "value": "<string>"} or {"claim": "<name>", "equals_claim": "<other name>"}',
+    'For Auth0 client-credentials tokens: {"claim": "gty", "value": "client-credentials"}.',
+  );
 }
 
 function optionalStrings(value: unknown, at: string): string[] | null {

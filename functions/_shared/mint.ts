@@ -4,9 +4,14 @@
  *
  * A minted token carries what PostgREST and RLS need and nothing the caller chose:
  * `role: "authenticated"` (without it PostgREST runs the request as `anon`),
- * `aud: "authenticated"`, `sub` from the verified provider token, `iat`, an `exp` that never
- * outlives the provider token, our own `iss`, a `kid` when the key has one, and the
- * provider's context (`idp`, `scope`, `org_id`) as extra claims.
+ * `aud: "authenticated"`, `sub` = the caller's project id (`<id_prefix>:<provider sub>`, so it
+ * cannot collide with a Supabase user or another issuer's user), `iat`, an `exp` that never
+ * outlives the provider token, our own `iss`, a `kid` when the key has one.
+ *
+ * Of the provider's claims only an allowlist is copied: `idp`, `idp_iss`, `idp_sub`, `org_id`,
+ * `email` only when the provider says `email_verified: true`, and `scope` only for scopes
+ * the exchange grants (TOKEN_EXCHANGE_SCOPES). Never `aal`, `amr`, `session_id` or
+ * `is_anonymous`: only Supabase Auth can vouch for those.
  */
 import { importJWK, type JWK, SignJWT } from "jose";
 import { publicPart } from "./jwks.ts";
@@ -51,15 +56,14 @@ export async function mintProjectToken(
   const exp = Math.min(identity.expiresAt, now + ttlSeconds);
   const claims: Record<string, unknown> = {
     role: "authenticated",
-    aal: "aal1",
     idp: identity.provider,
     idp_iss: identity.issuer,
-    is_anonymous: false,
+    idp_sub: identity.subject,
   };
-  if (identity.email) claims.email = identity.email;
-  if (identity.scopes.length > 0) claims.scope = identity.scopes.join(" ");
+  if (identity.email && identity.claims.email_verified === true) claims.email = identity.email;
+  const granted = identity.scopes.filter((s) => config.exchange.grantScopes.includes(s));
+  if (granted.length > 0) claims.scope = granted.join(" ");
   if (identity.org) claims.org_id = identity.org;
-  if (identity.kind === "machine") claims.client_id = identity.id;
 
   const alg = signingJwk?.alg ?? "HS256";
   const kid = signingJwk?.kid ?? hs256Kid;

@@ -1,14 +1,21 @@
 /**
  * The public surface of the auth core. Functions import from here only.
  */
-export { type Context, type FunctionOptions, type Handler, withAuth } from "./handler.ts";
+export {
+  type Context,
+  createVerifier,
+  type FunctionOptions,
+  type Handler,
+  type VerifierChoices,
+  withAuth,
+} from "./handler.ts";
 export { authenticate, type Caller, type CallerKind } from "./authenticate.ts";
 export { type Strategy, TokenVerifier, type VerifierOptions } from "./verify.ts";
-export { type IssuerSpec, parseIssuers } from "./issuers.ts";
+export { type IssuerSpec, type MachineRule, parseIssuers } from "./issuers.ts";
 export { JwksKeySet, type JwksOptions } from "./jwks.ts";
 export { extractApiKey, extractBearer } from "./bearer.ts";
 export { parseJwt } from "./jwt.ts";
-export { type ApiKeyMatch, ApiKeyRing } from "./apikeys.ts";
+export { type ApiKeyMatch, ApiKeyRing, looksLikeApiKey } from "./apikeys.ts";
 export {
   type Identity,
   requireAal,

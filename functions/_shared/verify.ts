@@ -22,7 +22,13 @@ import {
 } from "@supabase/supabase-js";
 import { errors as joseErrors, jwtVerify } from "jose";
 import { HttpError } from "./errors.ts";
-import { type Identity, type Provider, PROVIDERS, toIdentity } from "./identity.ts";
+import {
+  type Identity,
+  type IdentitySource,
+  type Provider,
+  PROVIDERS,
+  toIdentity,
+} from "./identity.ts";
 import type { IssuerSpec } from "./issuers.ts";
 import { discoverJwksUrl, type FetchLimits, JwksKeySet, type JwksOptions } from "./jwks.ts";
 import { type AsymmetricAlgorithm, isAsymmetric, type JwtPayload, parseJwt } from "./jwt.ts";
@@ -63,6 +69,12 @@ export interface VerifierOptions {
   issuers?: readonly IssuerSpec[];
   /** Issuer modes this verifier accepts (default: supabase, native and minted). */
   acceptModes?: ReadonlyArray<IssuerSpec["mode"]>;
+  /**
+   * The token becomes a database session (the gateway in front of PostgREST): the role it
+   * names, `anon` when it names none, must be one its issuer may name, machines included.
+   * Functions leave this off: a machine token without `role` never reaches the database.
+   */
+  forDatabase?: boolean;
   /** Allowed clock difference for `exp`, `nbf` and `iat`, in seconds (default 30, as PostgREST). */
   clockSkewSeconds?: number;
   /** Tokens whose exp lies further ahead than this are refused (default 366 days). */
@@ -101,6 +113,7 @@ export class TokenVerifier {
   readonly #cacheMaxAgeMs: number;
   readonly #getUserTtlMs: number;
   readonly #authTimeoutMs: number;
+  readonly #forDatabase: boolean;
   #authClient: SupabaseClient | undefined;
 
   constructor(options: VerifierOptions) {
@@ -114,6 +127,7 @@ export class TokenVerifier {
     this.#cacheMaxAgeMs = options.tokenCacheMaxAgeMs ?? 5 * 60_000;
     this.#getUserTtlMs = options.getUserCacheTtlMs ?? 0;
     this.#authTimeoutMs = options.authTimeoutMs ?? 5_000;
+    this.#forDatabase = options.forDatabase ?? false;
     if (options.supabase.jwtSecret && options.supabase.jwtSecret.byteLength < 32) {
       throw new Error("the HS256 secret must be at least 32 bytes");
     }
@@ -260,6 +274,31 @@ export class TokenVerifier {
     }
   }
 
+  /**
+   * The one rule for what a token may make of a database session: it names only roles its
+   * issuer entry allows (third parties: `authenticated`, `anon` where listed; `service_role`
+   * only from the project's own keys). PostgREST would `set role` to whatever it says.
+   */
+  #checkRole(identity: Identity, spec: IssuerSpec): void {
+    // Provider tokens of exchange issuers never reach the database; the minted token does.
+    if (spec.mode === "exchange") return;
+    const named = "role" in identity.claims;
+    if (!named && identity.kind === "machine" && !this.#forDatabase) return;
+    if (!spec.roles.includes(identity.role)) {
+      throw new HttpError(
+        "role_not_allowed",
+        named
+          ? `Tokens of this issuer may not name the role "${safeRole(identity.role)}".`
+          : 'Tokens of this issuer must carry a "role" claim.',
+        {
+          hint: spec.mode === "native"
+            ? `This issuer may name ${spec.roles.join(" or ")} (AUTH_ISSUERS roles).`
+            : `Project tokens may name ${spec.roles.join(" or ")}.`,
+        },
+      );
+    }
+  }
+
   #remember(
     token: string,
     claims: JwtPayload,
@@ -269,6 +308,7 @@ export class TokenVerifier {
     ttlMs = this.#cacheMaxAgeMs,
   ): Identity {
     const identity = toIdentity(claims, identitySource(spec, claims));
+    this.#checkRole(identity, spec);
     const entry: CachedVerification = {
       identity,
       validUntil: Math.min((identity.expiresAt + this.#skew) * 1000, now + ttlMs),
@@ -288,6 +328,14 @@ export class TokenVerifier {
     if (typeof payload.exp !== "number") {
       // Checked before the call: a token without a numeric exp is never worth a round trip.
       throw new HttpError("invalid_claims", 'The token has no numeric "exp" claim.');
+    }
+    // Auth checks the signature and the session; the audience is ours to check, as the
+    // local strategies do, and costs no round trip.
+    const auds = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    if (spec.audience && !auds.some((a) => spec.audience!.includes(a as string))) {
+      throw new HttpError("invalid_audience", "The token was issued for another audience.", {
+        hint: "Request a token for this API's audience.",
+      });
     }
     const { data, error } = await this.#auth().auth.getUser(token);
     if (error || !data.user) throw fromAuthError(error, payload, now);
@@ -352,7 +400,11 @@ export class TokenVerifier {
   }
 }
 
-/** Issuers of project tokens (Supabase Auth, token-exchange): aud `authenticated`, id in `sub`. */
+/**
+ * Issuers of project tokens (Supabase Auth, token-exchange): aud `authenticated`, id in
+ * `sub` as it is (minted tokens carry the provider's prefix in `sub` already). Only the
+ * project's own Auth may name `service_role` or `anon`.
+ */
 function projectIssuer(issuer: string, mode: "supabase" | "minted"): IssuerSpec {
   return {
     issuer,
@@ -363,7 +415,15 @@ function projectIssuer(issuer: string, mode: "supabase" | "minted"): IssuerSpec 
     userIdClaim: "sub",
     authorizedParties: null,
     jwksUrl: null,
+    roles: mode === "supabase" ? ["authenticated", "anon", "service_role"] : ["authenticated"],
+    idPrefix: "",
+    machine: null,
   };
+}
+
+/** A role name fit for a message: what a token says is never echoed unless it is plain. */
+function safeRole(role: string): string {
+  return /^[a-z_][a-z0-9_]{0,62}$/.test(role) ? role : "(not a role name)";
 }
 
 /** HS256 keys are imported once per issuer (jose would import raw bytes on every call). */
@@ -379,15 +439,19 @@ function importHmacKey(secret: Uint8Array): Promise<CryptoKey> {
   );
 }
 
-function identitySource(
-  spec: IssuerSpec,
-  claims: JwtPayload,
-): { issuer: string; provider: Provider; userIdClaim: string } {
+function identitySource(spec: IssuerSpec, claims: JwtPayload): IdentitySource {
   // A minted token names the identity provider that vouched for the user in `idp`.
   const provider = spec.mode === "minted" && PROVIDERS.includes(claims.idp as Provider)
     ? claims.idp as Provider
     : spec.provider;
-  return { issuer: spec.issuer, provider, userIdClaim: spec.userIdClaim };
+  return {
+    issuer: spec.issuer,
+    provider,
+    userIdClaim: spec.userIdClaim,
+    idPrefix: spec.idPrefix,
+    vouchesForSession: spec.mode === "supabase",
+    machine: spec.machine,
+  };
 }
 
 /** jose's typed errors, mapped to our stable codes. */

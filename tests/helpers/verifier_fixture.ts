@@ -56,6 +56,9 @@ export async function fixture(): Promise<Fixture> {
     userIdClaim: "sub",
     authorizedParties: ["https://app.example.com"],
     jwksUrl: new URL(clerk.jwksUrl),
+    roles: ["authenticated"],
+    idPrefix: "clerk",
+    machine: null,
   };
   const auth0Spec: IssuerSpec = {
     issuer: auth0.issuer,
@@ -66,6 +69,9 @@ export async function fixture(): Promise<Fixture> {
     userIdClaim: "sub",
     authorizedParties: null,
     jwksUrl: null, // found through OIDC discovery
+    roles: ["authenticated"],
+    idPrefix: "auth0",
+    machine: { claim: "gty", value: "client-credentials" },
   };
   return {
     clock,
