@@ -64,6 +64,7 @@ secrets = [
   String(k.signingKey.d),
   String(providers.clerk.privateJwk.d),
   String(providers.logto.privateJwk.d),
+  String(providers.acme.privateJwk.d),
 ];
 say(
   `local stack for tests: ${stack.status.api_url} (booted in ${
@@ -75,6 +76,7 @@ const context: StackContext = {
   status: stack.status,
   clerk: providers.clerk,
   logto: providers.logto,
+  acme: providers.acme,
   appOrigin: providers.appOrigin,
 };
 

@@ -1,21 +1,26 @@
 /**
  * The API gateway on 127.0.0.1 (54321 by default), routing like a hosted project's:
  *
- *   /rest/v1/*                -> PostgREST; API keys become the role JWTs PostgREST
- *                                understands (publishable -> anon, secret -> service_role),
- *                                user tokens pass through untouched
+ *   /rest/v1/*                -> PostgREST, after the same checks a function makes
+ *                                (stack/rest_auth.ts): API keys become role JWTs, tokens
+ *                                are verified against their issuer entry
  *   /auth/v1/*                -> the local Auth stand-in (stack/auth.ts)
  *   /functions/v1/<name>/...  -> functions/<name>/index.ts (`export default { fetch }`)
  *   /health                   -> stack health
+ *
+ * Request bodies to /rest/v1 and /functions/v1 are capped (stack/body_limit.ts).
  */
-import { errorResponse, HttpError } from "../functions/_shared/errors.ts";
+import { errorResponse, HttpError } from "../functions/_shared/mod.ts";
+import { limitBody, tooLarge } from "./body_limit.ts";
+import { GatewayKeyError, type RestAuthorizer } from "./rest_auth.ts";
 
 export interface GatewayDeps {
   postgrestUrl: () => string | null;
   auth: (request: Request, path: string) => Promise<Response>;
-  /** Map an API key to the role JWT PostgREST should see, or null if it is not a key. */
-  roleTokenForKey: (key: string) => string | null;
-  isApiKeyShaped: (value: string) => boolean;
+  /** The Authorization header PostgREST gets for a request, or a thrown refusal. */
+  restAuthorization: RestAuthorizer;
+  /** Largest request body accepted at /rest/v1 and /functions/v1. */
+  maxBodyBytes: number;
   functions: FunctionRegistry;
   log: (line: string) => void;
   /** Sees every response (tests scan bodies for leaked secrets). */
@@ -102,15 +107,26 @@ async function fn(request: Request, path: string, deps: GatewayDeps): Promise<Re
   const name = path.split("/")[3] ?? "";
   const handler = name ? await deps.functions.handler(name) : null;
   if (!handler) {
-    const response = errorResponse(
+    return withOpenCors(errorResponse(
       new HttpError("not_found", `No function named "${name}".`, {
         hint: `Functions here: ${deps.functions.names().join(", ") || "none"}.`,
       }),
-    );
-    response.headers.set("access-control-allow-origin", "*");
-    return response;
+    ));
   }
-  return await handler(request);
+  const limited = limitBody(request, deps.maxBodyBytes);
+  if (limited instanceof Response) return withOpenCors(limited);
+  const response = await handler(limited.request);
+  if (limited.exceeded()) {
+    await response.body?.cancel();
+    return withOpenCors(tooLarge(deps.maxBodyBytes));
+  }
+  return response;
+}
+
+/** Gateway answers for functions carry CORS, as the function's own answers would. */
+function withOpenCors(response: Response): Response {
+  response.headers.set("access-control-allow-origin", "*");
+  return response;
 }
 
 async function rest(request: Request, url: URL, deps: GatewayDeps): Promise<Response> {
@@ -120,41 +136,33 @@ async function rest(request: Request, url: URL, deps: GatewayDeps): Promise<Resp
       new HttpError("upstream_error", "PostgREST is not running (see the stack log)."),
     );
   }
-  const headers = new Headers(request.headers);
-  const apikey = headers.get("apikey");
-  const bearer = /^bearer (\S+)$/i.exec(headers.get("authorization")?.trim() ?? "")?.[1] ?? null;
-  const bearerIsKey = bearer !== null && deps.isApiKeyShaped(bearer);
-  const key = apikey ?? (bearerIsKey ? bearer : null);
-  if (key === null && bearer === null) {
-    return gatewayError(
-      401,
-      "No API key found in request",
-      "No `apikey` request header or url param was found.",
-    );
-  }
-  if (key !== null) {
-    const roleToken = deps.roleTokenForKey(key);
-    if (roleToken === null) {
-      return gatewayError(
-        401,
-        "Invalid API key",
-        "Double check your Supabase `anon` or `service_role` API key.",
-      );
+  let authorization: string;
+  try {
+    authorization = await deps.restAuthorization(request);
+  } catch (error) {
+    if (error instanceof GatewayKeyError) {
+      return Response.json({ message: error.message, hint: error.hint }, { status: 401 });
     }
-    if (bearer === null || bearerIsKey) headers.set("authorization", `Bearer ${roleToken}`);
+    if (error instanceof HttpError) return errorResponse(error);
+    throw error;
   }
+  const limited = limitBody(request, deps.maxBodyBytes);
+  if (limited instanceof Response) return limited;
+  const headers = new Headers(request.headers);
+  headers.set("authorization", authorization);
   headers.delete("apikey");
   headers.delete("host");
   const target = `${upstream}${url.pathname.slice("/rest/v1".length) || "/"}${url.search}`;
-  const response = await fetch(target, {
-    method: request.method,
-    headers,
-    body: request.body,
-    redirect: "manual",
-  });
-  return new Response(response.body, response);
-}
-
-function gatewayError(status: number, message: string, hint: string): Response {
-  return Response.json({ message, hint }, { status });
+  try {
+    const response = await fetch(target, {
+      method: request.method,
+      headers,
+      body: limited.request.body,
+      redirect: "manual",
+    });
+    return new Response(response.body, response);
+  } catch (error) {
+    if (limited.exceeded()) return tooLarge(deps.maxBodyBytes);
+    throw error;
+  }
 }

@@ -2,20 +2,16 @@
  * `startStack()`: database + PostgREST + local Auth + functions behind one gateway.
  * Used by `deno task start` and by the tests (random ports, in-memory database).
  */
-import type { JWK } from "jose";
-import { parseIssuers } from "../functions/_shared/issuers.ts";
-import {
-  assertSafeUrl,
-  discoverJwksUrl,
-  fetchJson,
-  publicKeys,
-} from "../functions/_shared/jwks.ts";
+import { loadConfig } from "../functions/_shared/mod.ts";
 import { createAuthHandler } from "./auth.ts";
+import { DEFAULT_MAX_BODY_BYTES } from "./body_limit.ts";
 import { type Database, freePort, openDatabase } from "./db.ts";
 import { createGateway, functionRegistry } from "./gateway.ts";
 import { generateKeys, loadOrCreateKeys, publicSigningJwk, type StackKeys } from "./keys.ts";
 import { findPostgrest, type Postgrest, startPostgrest } from "./postgrest.ts";
 import { base64url } from "./keys.ts";
+import { createRestAuthorizer } from "./rest_auth.ts";
+import { syncTokenIssuers, tokenIssuerRows } from "./token_issuers.ts";
 
 export interface StackOptions {
   /** Gateway port; 0 picks a free one. Default 54321. */
@@ -27,6 +23,8 @@ export interface StackOptions {
   /** Where keys persist. Default `.local/keys.json`; null keeps them in memory. */
   keysPath?: string | null;
   reset?: boolean;
+  /** Largest request body at /rest/v1 and /functions/v1 (default GATEWAY_MAX_BODY_BYTES or 10 MiB). */
+  maxBodyBytes?: number;
   /** Extra environment for functions (AUTH_ISSUERS, AUTH_CORS_ORIGINS, ...). */
   functionEnv?: Record<string, string>;
   log?: (line: string) => void;
@@ -87,19 +85,30 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let crashed!: (code: number) => void;
   const crashPromise = new Promise<number>((resolve) => (crashed = resolve));
   try {
-    const thirdParty = await nativeIssuerKeys(
-      functionEnv.AUTH_ISSUERS ?? Deno.env.get("AUTH_ISSUERS"),
-      log,
-    );
+    // The environment a hosted function gets, plus the local stack's own settings.
+    const env: Record<string, string> = {
+      SUPABASE_URL: apiUrl,
+      SUPABASE_ANON_KEY: keys.anonKey,
+      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+      SUPABASE_DB_URL: db.url,
+      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishableKey }),
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secretKey }),
+      SUPABASE_JWKS: JSON.stringify({ keys: [publicSigningJwk(keys)] }),
+      SB_JWT_SECRET: keys.jwtSecret,
+      ...functionEnv,
+    };
+    for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
+    // The configuration every function reads; a bad AUTH_ISSUERS stops the start here.
+    const config = loadConfig((name) => env[name] ?? Deno.env.get(name));
+    await syncTokenIssuers(db.sql, tokenIssuerRows(config));
+
+    // PostgREST trusts the project's keys only: other issuers' tokens are checked and
+    // re-signed by the gateway (stack/rest_auth.ts), which knows their limits.
     postgrest = await startPostgrest(bin, {
       dbUri: db.postgrestUri,
       singleSession: db.singleSession,
       jwks: {
-        keys: [
-          { kty: "oct", k: base64url(keys.jwtSecret), alg: "HS256" },
-          publicSigningJwk(keys),
-          ...thirdParty,
-        ],
+        keys: [{ kty: "oct", k: base64url(keys.jwtSecret), alg: "HS256" }, publicSigningJwk(keys)],
       },
       log,
       onCrash: (code) => {
@@ -122,32 +131,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       db_url: db.url,
     };
 
-    // The environment a hosted function gets, plus the local stack's own settings.
-    const env: Record<string, string> = {
-      SUPABASE_URL: apiUrl,
-      SUPABASE_ANON_KEY: keys.anonKey,
-      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
-      SUPABASE_DB_URL: db.url,
-      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishableKey }),
-      SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secretKey }),
-      SUPABASE_JWKS: JSON.stringify({ keys: [publicSigningJwk(keys)] }),
-      SB_JWT_SECRET: keys.jwtSecret,
-      ...functionEnv,
-    };
-    for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
-
-    const roleTokens = new Map<string, string>([
-      [keys.publishableKey, keys.anonKey],
-      [keys.anonKey, keys.anonKey],
-      [keys.secretKey, keys.serviceRoleKey],
-      [keys.serviceRoleKey, keys.serviceRoleKey],
-    ]);
     const pg = postgrest;
     const authHandler = createAuthHandler({
       sql: db.sql,
       keys,
       issuer,
-      isSecretKey: (v) => v === keys.secretKey || v === keys.serviceRoleKey,
+      isSecretKey: (v) => v !== null && config.apiKeys.match(v)?.kind === "secret",
     });
     let jwksServed = 0;
     const gateway = createGateway({
@@ -156,8 +145,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         if (path === "/.well-known/jwks.json") jwksServed++;
         return authHandler(request, path);
       },
-      roleTokenForKey: (key) => roleTokens.get(key) ?? null,
-      isApiKeyShaped: (v) => v.startsWith("sb_") || roleTokens.has(v),
+      restAuthorization: createRestAuthorizer({
+        config,
+        anonToken: keys.anonKey,
+        serviceRoleToken: keys.serviceRoleKey,
+      }),
+      maxBodyBytes: options.maxBodyBytes ??
+        positiveInteger("GATEWAY_MAX_BODY_BYTES", env.GATEWAY_MAX_BODY_BYTES) ??
+        DEFAULT_MAX_BODY_BYTES,
       functions: functionRegistry(new URL("functions/", root)),
       log,
       ...(options.observeResponses ? { observe: options.observeResponses } : {}),
@@ -186,31 +181,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
 }
 
-/** Public keys of native third-party issuers, so PostgREST accepts their tokens too. */
-async function nativeIssuerKeys(
-  raw: string | undefined,
-  log: (line: string) => void,
-): Promise<JWK[]> {
-  if (!raw) return [];
-  const keys: JWK[] = [];
-  for (const spec of parseIssuers(raw)) {
-    if (spec.mode !== "native") continue;
-    const limits = { timeoutMs: 3_000, maxBytes: 256 * 1024, fetch: globalThis.fetch };
-    try {
-      // The same discovery and key checks the functions apply, so PostgREST trusts exactly
-      // the keys the functions would.
-      const url = spec.jwksUrl ?? await discoverJwksUrl(spec.issuer, limits);
-      assertSafeUrl(url, "JWKS URL");
-      const found = publicKeys(await fetchJson(url, limits), url.href, log);
-      keys.push(...found);
-      log(`[stack] PostgREST trusts ${found.length} key(s) of ${spec.issuer}`);
-    } catch (error) {
-      log(
-        `[stack] could not fetch keys of ${spec.issuer}: ${
-          (error as Error).message
-        }; PostgREST will not accept its tokens`,
-      );
-    }
-  }
-  return keys;
+/** A positive whole number from the environment, or undefined when unset. */
+function positiveInteger(name: string, raw: string | undefined): number | undefined {
+  const value = raw ?? Deno.env.get(name);
+  if (value === undefined || value.trim() === "") return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number`);
+  return n;
 }
