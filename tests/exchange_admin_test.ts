@@ -62,15 +62,45 @@ Deno.test({
     assert.equal(r.headers.get("cache-control"), "no-store");
     assert.ok(r.body.expires_in > 0 && r.body.expires_in <= 300);
     const claims = decodeJwt(r.body.access_token);
-    assert.equal(claims.sub, sub);
+    assert.equal(claims.sub, `logto:${sub}`, "minted ids carry the issuer's prefix");
+    assert.equal(claims.idp_sub, sub);
     assert.equal(claims.role, "authenticated");
     assert.equal(claims.aud, "authenticated");
     assert.equal(claims.iss, `${s.api_url}/functions/v1/token-exchange`);
     assert.equal(claims.idp, "logto");
-    assert.equal(claims.scope, "openid profile");
+    assert.equal(claims.scope, "profile", "only scopes in TOKEN_EXCHANGE_SCOPES pass");
     assert.equal(claims.org_id, "org_7");
     assert.equal(claims.exp, r.body.expires_at);
     assert.equal(decodeProtectedHeader(r.body.access_token).alg, "HS256");
+  },
+});
+
+Deno.test({
+  name: "token-exchange: copies an allowlist only (no unverified email, no aal, no session)",
+  ...E2E,
+  async fn() {
+    const forged = {
+      email: "ceo@example.com",
+      email_verified: false,
+      aal: "aal2",
+      amr: [{ method: "totp" }],
+      session_id: crypto.randomUUID(),
+      is_anonymous: false,
+      role: "service_role",
+      scope: "openid posts:admin",
+    };
+    const r = await post("token-exchange", { authorization: `Bearer ${await logtoUser(forged)}` });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const claims = decodeJwt(r.body.access_token);
+    for (const name of ["email", "aal", "amr", "session_id", "is_anonymous", "scope"]) {
+      assert.equal(claims[name], undefined, `${name} must not be copied`);
+    }
+    assert.equal(claims.role, "authenticated");
+
+    const verified = await post("token-exchange", {
+      authorization: `Bearer ${await logtoUser({ email: "a@example.com", email_verified: true })}`,
+    });
+    assert.equal(decodeJwt(verified.body.access_token).email, "a@example.com");
   },
 });
 

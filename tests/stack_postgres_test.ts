@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { startStack } from "../stack/stack.ts";
-import { appClient, userToken } from "./helpers/stack.ts";
+import { appClient, startProviders, userToken } from "./helpers/stack.ts";
+import {
+  foreignTokensAreRefused,
+  idsCarryTheirIssuer,
+  rolesAreAllowlisted,
+} from "./helpers/trust_cases.ts";
 
 const url = Deno.env.get("TEST_DATABASE_URL");
 if (!url) {
@@ -16,14 +21,18 @@ if (!url) {
 
 Deno.test({
   name:
-    "stack/postgres: boots on PostgreSQL 15 (reset), RLS holds through PostgREST, restart applies nothing twice",
+    "stack/postgres: boots on PostgreSQL 15 (reset), RLS and the issuer entries hold through /rest/v1, restart applies nothing twice",
   ignore: !url,
   async fn() {
+    // Functions are imported once per process (until they run in workers): this test's first
+    // stack is the one they are configured for, so the function checks all happen on it.
+    const providers = await startProviders();
     let stack = await startStack({
       databaseUrl: url!,
       reset: true,
       port: 0,
       keysPath: null,
+      functionEnv: providers.functionEnv,
       log: () => {},
     });
     try {
@@ -38,9 +47,18 @@ Deno.test({
         .select().single();
       assert.equal(inserted.error, null);
       assert.equal(inserted.data.user_id, a.sub);
+      assert.equal(inserted.data.title, "on pg15");
       assert.deepEqual((await appClient(s, b.token).from("posts").select()).data, []);
       const me = await appClient(s, a.token).functions.invoke("me", { method: "GET" });
       assert.equal(me.data.id, a.sub);
+
+      const ctx = { ...providers, status: s };
+      await foreignTokensAreRefused(ctx);
+      await rolesAreAllowlisted(ctx);
+      await idsCarryTheirIssuer(ctx);
+      const [login] = await stack.db.sql`
+        select rolsuper, rolbypassrls from pg_roles where rolname = 'authenticator'`;
+      assert.deepEqual(login, { rolsuper: false, rolbypassrls: false });
       await stack.stop();
 
       stack = await startStack({ databaseUrl: url!, port: 0, keysPath: null, log: () => {} });
@@ -50,12 +68,13 @@ Deno.test({
       assert.equal(rows[0]!.n, files, "each migration recorded once");
       const kept = await stack.db.sql`select title from public.posts`;
       assert.deepEqual(
-        kept.map((r) => r.title),
-        ["on pg15"],
+        kept.map((r) => r.title).sort(),
+        ["on pg15", "only mine"],
         "data survives a restart without --reset",
       );
     } finally {
       await stack.stop();
+      await Promise.all(providers.servers.map((server) => server.close()));
     }
   },
 });

@@ -25,17 +25,21 @@ export interface StackContext {
   status: StackStatus;
   clerk: TestProvider;
   logto: TestProvider;
+  /** A generic OIDC issuer, native, `audience: "proj-a"`, machines by `gty`. */
+  acme: TestProvider;
   /** The app's origin: allowed by AUTH_CORS_ORIGINS, and Clerk tokens' `azp`. */
   appOrigin: string;
 }
 
 export const LOGTO_AUDIENCE = "https://api.edge-auth.test";
+export const ACME_AUDIENCE = "proj-a";
 
 /** Start the providers, and describe the env the stack needs to trust them. */
 export async function startProviders(): Promise<{
   servers: IssuerServer[];
   clerk: TestProvider;
   logto: TestProvider;
+  acme: TestProvider;
   appOrigin: string;
   functionEnv: Record<string, string>;
 }> {
@@ -44,6 +48,8 @@ export async function startProviders(): Promise<{
   const logtoKey = await makeKey("ES384", "logto-test-1");
   const clerkServer = startIssuer({ keys: [clerkKey.publicJwk] });
   const logtoServer = startIssuer({ keys: [logtoKey.publicJwk], issuerPath: "/oidc" });
+  const acmeKey = await makeKey("ES256", "acme-test-1");
+  const acmeServer = startIssuer({ keys: [acmeKey.publicJwk], issuerPath: "/acme" });
   const provider = (server: IssuerServer, key: typeof clerkKey) =>
     crypto.subtle.exportKey("jwk", key.privateKey).then((jwk) => ({
       issuer: server.issuer,
@@ -54,10 +60,12 @@ export async function startProviders(): Promise<{
     }));
   const clerk = await provider(clerkServer, clerkKey);
   const logto = await provider(logtoServer, logtoKey);
+  const acme = await provider(acmeServer, acmeKey);
   return {
-    servers: [clerkServer, logtoServer],
+    servers: [clerkServer, logtoServer, acmeServer],
     clerk,
     logto,
+    acme,
     appOrigin,
     functionEnv: {
       AUTH_ISSUERS: JSON.stringify([
@@ -68,9 +76,26 @@ export async function startProviders(): Promise<{
           provider: "clerk",
           authorized_parties: [appOrigin],
         },
-        { issuer: logto.issuer, mode: "exchange", provider: "logto", audience: LOGTO_AUDIENCE },
+        {
+          issuer: logto.issuer,
+          mode: "exchange",
+          provider: "logto",
+          audience: LOGTO_AUDIENCE,
+          machine: { claim: "sub", equals_claim: "client_id" },
+        },
+        {
+          issuer: acme.issuer,
+          jwks_url: acme.jwksUrl,
+          mode: "native",
+          provider: "oidc",
+          id_prefix: "acme",
+          audience: ACME_AUDIENCE,
+          machine: { claim: "gty", value: "client-credentials" },
+        },
       ]),
       AUTH_CORS_ORIGINS: appOrigin,
+      // The exchange passes on only these of a provider's scopes.
+      TOKEN_EXCHANGE_SCOPES: "profile tasks:read",
     },
   };
 }
@@ -110,6 +135,7 @@ export async function privateStack(): Promise<{
       status: stack.status,
       clerk: providers.clerk,
       logto: providers.logto,
+      acme: providers.acme,
       appOrigin: providers.appOrigin,
     },
     stack,
