@@ -8,10 +8,13 @@
  *   4. cold start: process start to first 200 response
  *   5. a full `me` request (verify + user-scoped client + PostgREST + PGlite), in process
  *      and over HTTP through the local stack
+ *   6. the cost of the token rule in front of PostgREST: /rest/v1 through the gateway next to
+ *      PostgREST directly (same token, same run), and the rule alone, in process
  */
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { freePort } from "../stack/db.ts";
 import { startStack } from "../stack/stack.ts";
+import { createRestAuthorizer } from "../stack/rest_auth.ts";
 
 const deno = Deno.execPath();
 const quick = Deno.args.includes("--quick");
@@ -154,11 +157,27 @@ for (let i = 0; i < (quick ? 3 : 7); i++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.error(`bench: cold start ours ${coldStarts.ours}, anchor ${coldStarts.anchor}`);
-await jwksServer.shutdown();
 
 // ---------------------------------------------------------------- 5. full `me` through the local stack
 console.error("bench: full me requests through the local stack...");
-const stack = await startStack({ port: 0, dataDir: null, keysPath: null, log: () => {} });
+// A third-party issuer for section 6: the bench's key, under its own iss and audience.
+const thirdPartyIssuer = `${supabaseUrl}/third-party`;
+const stack = await startStack({
+  port: 0,
+  dataDir: null,
+  keysPath: null,
+  log: () => {},
+  functionEnv: {
+    AUTH_ISSUERS: JSON.stringify([{
+      issuer: thirdPartyIssuer,
+      jwks_url: `${supabaseUrl}/auth/v1/.well-known/jwks.json`,
+      mode: "native",
+      provider: "oidc",
+      id_prefix: "bench",
+      audience: "bench",
+    }]),
+  },
+});
 const issued = await (await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
   method: "POST",
   headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
@@ -187,7 +206,65 @@ const meHttp = await load(
   LOAD_SECONDS,
   16,
 );
+
+// ---------------------------------------------------------------- 6. the rule in front of PostgREST
+console.error("bench: /rest/v1 through the gateway next to PostgREST directly...");
+const localToken = async (alg: "HS256" | "ES256") =>
+  (await (await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
+    method: "POST",
+    headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
+    body: JSON.stringify({ sub: crypto.randomUUID(), alg }),
+  })).json()).access_token as string;
+const thirdPartyToken = await new SignJWT({
+  iss: thirdPartyIssuer,
+  aud: "bench",
+  sub: "tp-user-1",
+  role: "authenticated",
+}).setProtectedHeader({ alg: "ES256", kid: "bench-http", typ: "JWT" }).setIssuedAt(now)
+  .setExpirationTime(now + 3600)
+  .sign(privateKey);
+const REST_QUERY = "/posts?select=id&limit=1";
+/** Requests per second, if every request of the load was answered 200. */
+async function rate(url: string, bearer: string): Promise<number> {
+  const result = await load(url, bearer, LOAD_SECONDS, 16);
+  const other = Object.keys(result.statuses).filter((status) => status !== "200");
+  if (other.length > 0) throw new Error(`${url}: ${JSON.stringify(result.statuses)}`);
+  return result.rps;
+}
+const restRates: Record<string, number> = {};
+for (const alg of ["HS256", "ES256"] as const) {
+  const userTok = await localToken(alg);
+  restRates[`direct ${alg}`] = await rate(`${stack.postgrestUrl}${REST_QUERY}`, userTok);
+  restRates[`gateway ${alg}`] = await rate(`${stack.status.api_url}/rest/v1${REST_QUERY}`, userTok);
+}
+restRates["gateway third-party ES256"] = await rate(
+  `${stack.status.api_url}/rest/v1${REST_QUERY}`,
+  thirdPartyToken,
+);
+// The rule alone: what the gateway adds to each request before proxying (repeated token).
+const authorize = createRestAuthorizer({
+  config: stack.config,
+  anonToken: stack.keys.anonKey,
+  serviceRoleToken: stack.keys.serviceRoleKey,
+});
+const ruleMicros: Record<string, number> = {};
+for (
+  const [label, tok] of [
+    ["Supabase ES256", await localToken("ES256")],
+    ["third-party ES256 (re-signed)", thirdPartyToken],
+  ] as const
+) {
+  const request = new Request(`${stack.status.api_url}/rest/v1${REST_QUERY}`, {
+    headers: { authorization: `Bearer ${tok}` },
+  });
+  for (let i = 0; i < 1000; i++) await authorize(request);
+  const n = 100_000;
+  const t = performance.now();
+  for (let i = 0; i < n; i++) await authorize(request);
+  ruleMicros[label] = ((performance.now() - t) * 1000) / n;
+}
 await stack.stop();
+await jwksServer.shutdown();
 
 // ---------------------------------------------------------------- the table
 const fmt = (v: number) =>
@@ -319,6 +396,36 @@ rows.push([
   "",
 ]);
 
+for (const alg of ["HS256", "ES256"]) {
+  const ratio = restRates[`gateway ${alg}`]! / restRates[`direct ${alg}`]!;
+  rows.push([
+    `/rest/v1 through the gateway, Supabase ${alg} user (16 concurrent)`,
+    `${Math.round(restRates[`gateway ${alg}`]!)} req/s`,
+    `PostgREST directly: ${Math.round(restRates[`direct ${alg}`]!)} req/s`,
+    `${x(ratio)} throughput`,
+    "(for information)",
+    "",
+  ]);
+}
+rows.push([
+  "/rest/v1 through the gateway, third-party ES256 user (re-signed HS256)",
+  `${Math.round(restRates["gateway third-party ES256"]!)} req/s`,
+  `Supabase ES256 user, same path: ${Math.round(restRates["gateway ES256"]!)} req/s`,
+  `${x(restRates["gateway third-party ES256"]! / restRates["gateway ES256"]!)} throughput`,
+  "(for information)",
+  "",
+]);
+for (const [label, micros] of Object.entries(ruleMicros)) {
+  rows.push([
+    `the /rest/v1 rule alone, ${label}, repeated token`,
+    `${micros.toFixed(2)} µs`,
+    "",
+    "",
+    "(for information)",
+    "",
+  ]);
+}
+
 const header: Row = ["measurement", "ours", "compared with", "ratio", "target", "result"];
 const table = [header, ["---", "---", "---", "---", "---", "---"] as Row, ...rows].map((r) =>
   `| ${r.join(" | ")} |`
@@ -345,7 +452,8 @@ if (!quick) {
       `- In-process requests: \`withAuth({allow: "user"})\` and \`withSupabase({auth: "user"})\` with the same trivial handler (answer the caller's id), inline JWKS, one ES256 token (repeated) or 4,000 distinct tokens cycled (first-seen; more than our token cache holds).\n` +
       `- HTTP: each handler served by \`Deno.serve\` in its own process (bench/serve.ts); ${CONCURRENCY} concurrent keep-alive clients in a third process (bench/load.ts) for ${LOAD_SECONDS} s; both fetch keys from the same loopback JWKS server, which counts fetches.\n` +
       `- Cold start: spawn \`deno run bench/serve.ts\` (module cache warm) and poll until the first 200; median of the runs.\n` +
-      `- Full \`me\`: the real function through the local stack (PGlite, PostgREST 12); PGlite serves one session, so this row measures the stack, not the auth core.\n`,
+      `- Full \`me\`: the real function through the local stack (PGlite, PostgREST 12); PGlite serves one session, so this row measures the stack, not the auth core.\n` +
+      `- /rest/v1: \`GET /posts?select=id&limit=1\` with 16 keep-alive clients for ${LOAD_SECONDS} s each, through the gateway (the token rule, then the proxy) and straight to PostgREST's port, same stack and tokens. The rule alone: \`createRestAuthorizer\` called in process 100,000 times with one token (verified once, then cached).\n`,
   );
   await run(["fmt", "docs/BENCHMARKS.md"]); // keep `deno fmt --check` green
   console.error("bench: wrote docs/BENCHMARKS.md");

@@ -2,7 +2,7 @@
  * `startStack()`: database + PostgREST + local Auth + functions behind one gateway.
  * Used by `deno task start` and by the tests (random ports, in-memory database).
  */
-import { loadConfig } from "../functions/_shared/mod.ts";
+import { type AuthConfig, loadConfig } from "../functions/_shared/mod.ts";
 import { createAuthHandler } from "./auth.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "./body_limit.ts";
 import { type Database, freePort, openDatabase } from "./db.ts";
@@ -53,6 +53,10 @@ export interface Stack {
   crashed: Promise<number>;
   /** PostgREST's process id (tests kill it to check that a crash is reported). */
   postgrestPid: number;
+  /** PostgREST's own address, behind the gateway (the bench compares the two). */
+  postgrestUrl: string;
+  /** The configuration the gateway and the functions were started with. */
+  config: AuthConfig;
   /** How often /auth/v1/.well-known/jwks.json was served (tests count fetches with it). */
   jwksServed(): number;
   stop(): Promise<void>;
@@ -167,6 +171,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       crashed: crashPromise,
       jwksServed: () => jwksServed,
       postgrestPid: pg.pid,
+      postgrestUrl: pg.url,
+      config,
       async stop() {
         await server?.shutdown();
         await postgrest?.stop();
