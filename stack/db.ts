@@ -10,6 +10,7 @@
  * a direct call could land inside PostgREST's transaction (and its `set local role`).
  */
 import { PGlite } from "@electric-sql/pglite";
+import { pgcrypto } from "@electric-sql/pglite/contrib/pgcrypto";
 import postgres from "postgres";
 import { servePglite } from "./pglite_server.ts";
 
@@ -57,7 +58,7 @@ async function openPglite(options: OpenOptions): Promise<Database> {
   const dataDir = options.dataDir ?? null;
   if (dataDir && options.reset) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   if (dataDir) await Deno.mkdir(dataDir, { recursive: true });
-  const pglite = await PGlite.create(dataDir ?? "memory://");
+  const pglite = await PGlite.create(dataDir ?? "memory://", { extensions: { pgcrypto } });
   const server = servePglite(pglite, { port: 0 });
   const port = server.port;
   const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
@@ -116,6 +117,9 @@ async function resetExternal(sql: Sql): Promise<void> {
   `).simple();
 }
 
+/** Hosted projects' default search path. */
+const SEARCH_PATH = `"$user", public, extensions`;
+
 /** Idempotent: roles, auth schema and helpers, then pending migrations, then seed if fresh. */
 export async function bootstrap(
   sql: Sql,
@@ -127,10 +131,23 @@ export async function bootstrap(
   await sql.unsafe(
     `alter role authenticator with login password '${authenticatorPassword.replace(/'/g, "''")}'`,
   );
+  // As on a hosted project: `extensions` (pgcrypto) is on every session's search path.
+  await sql.unsafe(
+    `do $$ begin execute format('alter database %I set search_path to ${SEARCH_PATH}', current_database()); end $$`,
+  );
   const applied = await migrate(sql);
   if (fresh) {
     const seed = await readIfExists(new URL("supabase/seed.sql", root));
-    if (seed) await sql.unsafe(seed).simple();
+    if (seed) {
+      try {
+        await sql.begin(async (tx) => {
+          await tx.unsafe(`set local search_path to ${SEARCH_PATH}`);
+          await tx.unsafe(seed).simple();
+        });
+      } catch (error) {
+        throw new Error(`supabase/seed.sql failed: ${(error as Error).message}`);
+      }
+    }
   }
   return { applied };
 }
@@ -156,6 +173,7 @@ export async function migrate(sql: Sql): Promise<string[]> {
     const text = await Deno.readTextFile(new URL(file, dir));
     try {
       await sql.begin(async (tx) => {
+        await tx.unsafe(`set local search_path to ${SEARCH_PATH}`);
         await tx.unsafe(text).simple();
         await tx`insert into supabase_migrations.schema_migrations (version, name) values (${version}, ${name})`;
       });

@@ -74,13 +74,13 @@ Deno.test("cli: start, status --json, token, curl as the user, Ctrl-C, restart, 
     assert.deepEqual(Object.keys(s).sort(), [...STATUS_KEYS].sort());
 
     const sub = crypto.randomUUID();
-    const token = await run(stateDir, "token", ["--sub", sub, "--email", "ada@example.com"]);
+    const token = await run(stateDir, "token", ["--sub", sub, "--email", "cli-user@example.com"]);
     assert.equal(token.code, 0, token.stderr);
     const lines = token.stdout.trim().split("\n");
     assert.equal(lines.length, 1, "the token is the only thing on stdout");
     const jwt = lines[0]!;
     assert.equal(decodeJwt(jwt).sub, sub);
-    assert.equal(decodeJwt(jwt).email, "ada@example.com");
+    assert.equal(decodeJwt(jwt).email, "cli-user@example.com");
     assert.equal(decodeProtectedHeader(jwt).alg, "ES256");
 
     const hs = await run(stateDir, "token", ["--sub", sub, "--alg", "HS256", "--exp", "60"]);
@@ -120,17 +120,21 @@ Deno.test("cli: start, status --json, token, curl as the user, Ctrl-C, restart, 
     stack = await start(stateDir, port);
     const again = JSON.parse((await run(stateDir, "status", ["--json"])).stdout);
     assert.equal(again.secret_key, s.secret_key, "keys persist across restarts");
-    const kept = await fetch(`${s.api_url}/rest/v1/posts?select=title`, {
+    const kept = await fetch(`${s.api_url}/rest/v1/posts?select=title&title=eq.persisted`, {
       headers: { apikey: s.secret_key },
     });
     assert.deepEqual(await kept.json(), [{ title: "persisted" }], "data persists across restarts");
     await stack.interrupt();
 
     stack = await start(stateDir, port, ["--reset"]);
-    const empty = await fetch(`${s.api_url}/rest/v1/posts?select=title`, {
+    const empty = await fetch(`${s.api_url}/rest/v1/posts?select=title&order=id`, {
       headers: { apikey: s.secret_key },
     });
-    assert.deepEqual(await empty.json(), [], "--reset starts from an empty database");
+    assert.deepEqual(
+      (await empty.json()).map((p: { title: string }) => p.title),
+      ["Notes on the Analytical Engine", "A second post by Ada", "Compilers"],
+      "--reset starts from a fresh database: migrations, then supabase/seed.sql only",
+    );
   } finally {
     await stack.interrupt().catch(() => {});
     await Deno.remove(stateDir, { recursive: true }).catch(() => {});
