@@ -29,7 +29,12 @@ const started = performance.now();
 let secrets: string[] = [];
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
 /** Responses that hand out tokens by design. */
-const ISSUES_TOKENS = new Set(["/functions/v1/token-exchange", "/auth/v1/_local/token"]);
+const ISSUES_TOKENS = new Set([
+  "/functions/v1/token-exchange",
+  "/auth/v1/_local/token",
+  "/auth/v1/signup",
+  "/auth/v1/token",
+]);
 let scanned = 0;
 
 const stack = await startStack({

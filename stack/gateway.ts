@@ -4,7 +4,7 @@
  *   /rest/v1/*                -> PostgREST, after the same checks a function makes
  *                                (stack/rest_auth.ts): API keys become role JWTs, tokens
  *                                are verified against their issuer entry
- *   /auth/v1/*                -> the local Auth stand-in (stack/auth.ts)
+ *   /auth/v1/*                -> the local Auth (stack/auth/handler.ts)
  *   /functions/v1/<name>/...  -> functions/<name>/index.ts (`export default { fetch }`)
  *   /health                   -> stack health
  *

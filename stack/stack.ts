@@ -3,7 +3,8 @@
  * Used by `deno task start` and by the tests (random ports, in-memory database).
  */
 import { type AuthConfig, loadConfig } from "../functions/_shared/mod.ts";
-import { createAuthHandler } from "./auth.ts";
+import { type AuthService, createAuthService } from "./auth/handler.ts";
+import { type AuthSettings, readAuthSettings } from "./auth/settings.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "./body_limit.ts";
 import { type Database, freePort, openDatabase } from "./db.ts";
 import { createGateway, functionRegistry } from "./gateway.ts";
@@ -27,6 +28,8 @@ export interface StackOptions {
   maxBodyBytes?: number;
   /** Extra environment for functions (AUTH_ISSUERS, AUTH_CORS_ORIGINS, ...). */
   functionEnv?: Record<string, string>;
+  /** Overrides of supabase/config.toml's [auth] settings (tests start stacks with others). */
+  authSettings?: Partial<AuthSettings>;
   log?: (line: string) => void;
   /** Sees a copy of every response the gateway sends (for leak scanning in tests). */
   observeResponses?: (request: Request, response: Response) => void;
@@ -86,6 +89,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   let postgrest: Postgrest | null = null;
   let server: Deno.HttpServer | null = null;
+  let authService: AuthService | null = null;
   let crashed!: (code: number) => void;
   const crashPromise = new Promise<number>((resolve) => (crashed = resolve));
   try {
@@ -136,12 +140,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
 
     const pg = postgrest;
-    const authHandler = createAuthHandler({
+    const configToml = await Deno.readTextFile(new URL("supabase/config.toml", root))
+      .catch(() => null);
+    authService = await createAuthService({
       sql: db.sql,
       keys,
       issuer,
-      isSecretKey: (v) => v !== null && config.apiKeys.match(v)?.kind === "secret",
+      settings: {
+        ...readAuthSettings(
+          configToml,
+          env.LOCAL_AUTH_JWT_ALG ?? Deno.env.get("LOCAL_AUTH_JWT_ALG"),
+        ),
+        ...options.authSettings,
+      },
+      apiKeyKind: (v) => (v === null ? null : config.apiKeys.match(v)?.kind ?? null),
     });
+    const authHandler = authService.handle;
     let jwksServed = 0;
     const gateway = createGateway({
       postgrestUrl: () => (pg.running() ? pg.url : null),
@@ -175,12 +189,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       config,
       async stop() {
         await server?.shutdown();
+        authService?.close();
         await postgrest?.stop();
         await db.close();
       },
     };
   } catch (error) {
     await server?.shutdown();
+    authService?.close();
     await postgrest?.stop();
     await db.close();
     throw error;

@@ -1,0 +1,250 @@
+/**
+ * Sessions, refresh tokens and access tokens, as Supabase Auth keeps and issues them.
+ *
+ * - A session is an `auth.sessions` row; how it was authenticated is in `auth.mfa_amr_claims`.
+ * - Refresh tokens are opaque (12 characters, [a-z0-9], Auth's v1 form), single use, each
+ *   linked to the one it replaced by `parent` (supabase/auth internal/tokens/service.go):
+ *   refreshing a revoked token that is the parent of the session's live token returns that
+ *   live token (two tabs refreshing at once); within `refresh_token_reuse_interval` of its
+ *   revocation a revoked token is swapped again; after it, with rotation on, the reuse is
+ *   taken for theft: the session ends (its row and every refresh token go, so its access
+ *   tokens fail at /user at once) and the answer is `refresh_token_already_used`. Auth
+ *   itself revokes the session's tokens but keeps the row; ending it is the stricter reading.
+ * - Access tokens carry Auth's claims and are signed with the stack's ES256 key (its `kid`
+ *   is in the JWKS) or the legacy HS256 secret.
+ */
+import { SignJWT } from "jose";
+import type { Sql } from "../db.ts";
+import type { StackKeys } from "../keys.ts";
+import { badRequest } from "./errors.ts";
+import type { AuthSettings } from "./settings.ts";
+import { isBanned, userJson, type UserRow } from "./users.ts";
+
+export interface Signer {
+  keys: StackKeys;
+  issuer: string;
+  es256: CryptoKey;
+  hs256: Uint8Array;
+}
+
+export interface AccessTokenOptions {
+  alg?: "ES256" | "HS256";
+  /** Lifetime in seconds. */
+  lifetime?: number;
+  /** Overrides for `deno task token` (role, aal). */
+  role?: string;
+  aal?: string;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: "bearer";
+  expires_in: number;
+  expires_at: number;
+  refresh_token: string;
+  user: Record<string, unknown>;
+}
+
+const ALPHANUMERIC = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+/** Auth's SecureAlphanumeric(12): uniform over [a-z0-9] (rejection sampling, no modulo bias). */
+export function newRefreshToken(): string {
+  let out = "";
+  while (out.length < 12) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(16))) {
+      if (byte < 252 && out.length < 12) out += ALPHANUMERIC[byte % 36];
+    }
+  }
+  return out;
+}
+
+/** Sign an access token for a user's session, shaped like Auth's. */
+export async function signAccessToken(
+  sql: Sql,
+  signer: Signer,
+  settings: AuthSettings,
+  user: UserRow,
+  sessionId: string,
+  options: AccessTokenOptions = {},
+): Promise<{ token: string; expiresIn: number; expiresAt: number }> {
+  const now = Math.floor(Date.now() / 1000);
+  const lifetime = options.lifetime ?? settings.jwtExpiry;
+  const amr = await sql<{ method: string; timestamp: number }[]>`
+    select authentication_method as method, extract(epoch from created_at)::bigint as timestamp
+    from auth.mfa_amr_claims where session_id = ${sessionId} order by created_at desc`;
+  const [session] = await sql`select aal from auth.sessions where id = ${sessionId}`;
+  const alg = options.alg ?? settings.signingAlg;
+  const claims = {
+    iss: signer.issuer,
+    aud: user.aud ?? "authenticated",
+    sub: user.id,
+    email: user.email ?? "",
+    phone: user.phone ?? "",
+    app_metadata: user.raw_app_meta_data ?? {},
+    user_metadata: user.raw_user_meta_data ?? {},
+    role: options.role ?? user.role ?? "authenticated",
+    aal: options.aal ?? session?.aal ?? "aal1",
+    amr: amr.map((a) => ({ method: a.method, timestamp: Number(a.timestamp) })),
+    session_id: sessionId,
+    is_anonymous: user.is_anonymous ?? false,
+  };
+  const header = alg === "HS256"
+    ? { alg, typ: "JWT" }
+    : { alg, typ: "JWT", kid: signer.keys.signingKey.kid };
+  const token = await new SignJWT(claims)
+    .setProtectedHeader(header)
+    .setIssuedAt(now)
+    .setExpirationTime(now + lifetime)
+    .sign(alg === "HS256" ? signer.hs256 : signer.es256);
+  return { token, expiresIn: lifetime, expiresAt: now + lifetime };
+}
+
+/** A new session for a user who just authenticated with `method`; returns Auth's token answer. */
+export async function startSession(
+  sql: Sql,
+  signer: Signer,
+  settings: AuthSettings,
+  user: UserRow,
+  method: string,
+  options: AccessTokenOptions & { sessionId?: string; userAgent?: string | null } = {},
+): Promise<TokenResponse> {
+  const sessionId = options.sessionId ?? crypto.randomUUID();
+  const refreshToken = newRefreshToken();
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into auth.sessions (id, user_id, aal, user_agent, created_at, updated_at)
+      values (${sessionId}, ${user.id}, ${options.aal ?? "aal1"}, ${options.userAgent ?? null},
+              now(), now())`;
+    await tx`
+      insert into auth.mfa_amr_claims (session_id, authentication_method)
+      values (${sessionId}, ${method})`;
+    await tx`
+      insert into auth.refresh_tokens (instance_id, token, user_id, session_id)
+      values (${user.instance_id ?? null}, ${refreshToken}, ${user.id}, ${sessionId})`;
+    await tx`update auth.users set last_sign_in_at = now(), updated_at = now() where id = ${user.id}`;
+    await tx`update auth.identities set last_sign_in_at = now() where user_id = ${user.id}`;
+  });
+  return await answer(sql, signer, settings, user.id, sessionId, refreshToken, options);
+}
+
+async function answer(
+  sql: Sql,
+  signer: Signer,
+  settings: AuthSettings,
+  userId: string,
+  sessionId: string,
+  refreshToken: string,
+  options: AccessTokenOptions = {},
+): Promise<TokenResponse> {
+  const [user] = await sql`select * from auth.users where id = ${userId}`;
+  const access = await signAccessToken(sql, signer, settings, user!, sessionId, options);
+  return {
+    access_token: access.token,
+    token_type: "bearer",
+    expires_in: access.expiresIn,
+    expires_at: access.expiresAt,
+    refresh_token: refreshToken,
+    user: await userJson(sql, user!),
+  };
+}
+
+/** POST /token?grant_type=refresh_token. */
+export async function refreshSession(
+  sql: Sql,
+  signer: Signer,
+  settings: AuthSettings,
+  presented: unknown,
+): Promise<TokenResponse> {
+  if (typeof presented !== "string" || presented.length < 12) {
+    throw badRequest("validation_failed", "Refresh token is not valid");
+  }
+  if (presented.length === 12 && !/^[a-z0-9]{12}$/.test(presented)) {
+    throw badRequest("validation_failed", "Refresh token is not valid");
+  }
+  let outcome: { sessionId: string; userId: string; token: string } | null = null;
+  let failure: Error | null = null;
+  // One transaction, the token row locked: concurrent refreshes of one token queue here.
+  await sql.begin(async (tx) => {
+    const [token] = await tx`
+      select id, token, user_id, revoked, parent, session_id, updated_at
+      from auth.refresh_tokens where token = ${presented} for update`;
+    if (!token) {
+      failure = badRequest(
+        "refresh_token_not_found",
+        "Invalid Refresh Token: Refresh Token Not Found",
+      );
+      return;
+    }
+    const [user] = await tx`select * from auth.users where id::text = ${token.user_id}`;
+    if (!user || user.deleted_at) {
+      failure = badRequest(
+        "refresh_token_not_found",
+        "Invalid Refresh Token: Refresh Token Not Found",
+      );
+      return;
+    }
+    if (isBanned(user)) {
+      failure = badRequest("user_banned", "Invalid Refresh Token: User Banned");
+      return;
+    }
+    const [session] = token.session_id
+      ? await tx`select id, not_after from auth.sessions where id = ${token.session_id}`
+      : [];
+    if (!session) {
+      failure = badRequest("session_not_found", "Invalid Refresh Token: No Valid Session Found");
+      return;
+    }
+    if (session.not_after && new Date(session.not_after) < new Date()) {
+      failure = badRequest("session_expired", "Invalid Refresh Token: Session Expired");
+      return;
+    }
+    let issued: string | null = null;
+    if (token.revoked) {
+      const [live] = await tx`
+        select token, parent from auth.refresh_tokens
+        where session_id = ${session.id} and revoked = false order by id desc limit 1`;
+      if (live && live.parent === token.token) {
+        issued = live.token; // the client lost the answer to its own refresh: same token again
+      } else {
+        const reuseUntil = new Date(token.updated_at).getTime() + settings.reuseInterval * 1000;
+        if (Date.now() > reuseUntil) {
+          if (settings.rotation) await tx`delete from auth.sessions where id = ${session.id}`;
+          failure = badRequest(
+            "refresh_token_already_used",
+            "Invalid Refresh Token: Already Used",
+          );
+          return; // committed: the session stays ended
+        }
+      }
+    }
+    if (issued === null) {
+      issued = newRefreshToken();
+      await tx`update auth.refresh_tokens set revoked = true, updated_at = now() where id = ${token.id}`;
+      await tx`
+        insert into auth.refresh_tokens (instance_id, token, user_id, parent, session_id)
+        values (${user.instance_id ?? null}, ${issued}, ${token.user_id}, ${token.token},
+                ${session.id})`;
+    }
+    await tx`update auth.sessions set refreshed_at = now(), updated_at = now() where id = ${session.id}`;
+    outcome = { sessionId: session.id, userId: user.id, token: issued };
+  });
+  if (failure) throw failure;
+  const done = outcome as unknown as { sessionId: string; userId: string; token: string };
+  return await answer(sql, signer, settings, done.userId, done.sessionId, done.token);
+}
+
+/** POST /logout: global (every session of the user), local (this one), others. */
+export async function endSessions(
+  sql: Sql,
+  userId: string,
+  sessionId: string | null,
+  scope: "global" | "local" | "others",
+): Promise<void> {
+  if (sessionId && scope === "local") {
+    await sql`delete from auth.sessions where id = ${sessionId}`;
+  } else if (sessionId && scope === "others") {
+    await sql`delete from auth.sessions where user_id = ${userId} and id <> ${sessionId}`;
+  } else {
+    await sql`delete from auth.sessions where user_id = ${userId}`;
+  }
+}

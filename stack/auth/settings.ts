@@ -1,0 +1,88 @@
+/**
+ * The `[auth]` settings of `supabase/config.toml` the local Auth honours, with the Supabase
+ * CLI's defaults where a key is absent.
+ */
+import { parse } from "smol-toml";
+
+export interface AuthSettings {
+  siteUrl: string;
+  /** Access token lifetime, seconds (`[auth] jwt_expiry`). */
+  jwtExpiry: number;
+  rotation: boolean;
+  /** Seconds a rotated refresh token may still be used (`refresh_token_reuse_interval`). */
+  reuseInterval: number;
+  /** `[auth] enable_signup`: false refuses every sign-up. */
+  signup: boolean;
+  /** `[auth.email] enable_signup`: the email provider. */
+  emailProvider: boolean;
+  /** `[auth.email] enable_confirmations`: false signs a new user in at once. */
+  confirmations: boolean;
+  anonymous: boolean;
+  minPasswordLength: number;
+  /** Access tokens: the stack's ES256 key (`kid` in the JWKS) or the legacy HS256 secret. */
+  signingAlg: "ES256" | "HS256";
+}
+
+export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
+  siteUrl: "http://127.0.0.1:3000",
+  jwtExpiry: 3600,
+  rotation: true,
+  reuseInterval: 10,
+  signup: true,
+  emailProvider: true,
+  confirmations: false,
+  anonymous: false,
+  minPasswordLength: 6,
+  signingAlg: "ES256",
+};
+
+type Table = Record<string, unknown>;
+
+/** Read config.toml (absent file: the defaults). A wrong type names the key and stops the start. */
+export function readAuthSettings(
+  tomlText: string | null,
+  signingAlg: string | undefined,
+): AuthSettings {
+  const root = tomlText === null ? {} : parse(tomlText) as Table;
+  const auth = (root.auth ?? {}) as Table;
+  const email = (auth.email ?? {}) as Table;
+  const pick = <T>(
+    table: Table,
+    key: string,
+    type: "string" | "number" | "boolean",
+    fallback: T,
+    at: string,
+  ): T => {
+    const value = table[key];
+    if (value === undefined) return fallback;
+    const actual = typeof value;
+    if (actual !== type) {
+      throw new Error(`supabase/config.toml: ${at}.${key} must be a ${type}`);
+    }
+    return value as T;
+  };
+  const integer = (table: Table, key: string, fallback: number, at: string, min: number) => {
+    const n = pick<number>(table, key, "number", fallback, at);
+    if (!Number.isInteger(n) || n < min) {
+      throw new Error(`supabase/config.toml: ${at}.${key} must be a whole number >= ${min}`);
+    }
+    return n;
+  };
+  const alg = signingAlg ?? DEFAULT_AUTH_SETTINGS.signingAlg;
+  if (alg !== "ES256" && alg !== "HS256") {
+    throw new Error("LOCAL_AUTH_JWT_ALG must be ES256 or HS256");
+  }
+  const d = DEFAULT_AUTH_SETTINGS;
+  return {
+    siteUrl: pick(auth, "site_url", "string", d.siteUrl, "auth"),
+    jwtExpiry: integer(auth, "jwt_expiry", d.jwtExpiry, "auth", 30),
+    rotation: pick(auth, "enable_refresh_token_rotation", "boolean", d.rotation, "auth"),
+    reuseInterval: integer(auth, "refresh_token_reuse_interval", d.reuseInterval, "auth", 0),
+    signup: pick(auth, "enable_signup", "boolean", d.signup, "auth"),
+    emailProvider: pick(email, "enable_signup", "boolean", d.emailProvider, "auth.email"),
+    confirmations: pick(email, "enable_confirmations", "boolean", d.confirmations, "auth.email"),
+    anonymous: pick(auth, "enable_anonymous_sign_ins", "boolean", d.anonymous, "auth"),
+    minPasswordLength: integer(auth, "minimum_password_length", d.minPasswordLength, "auth", 1),
+    signingAlg: alg,
+  };
+}
