@@ -90,7 +90,9 @@ function routeRequest(deps: GatewayDeps): (request: Request) => Promise<Response
         return await rest(request, url, deps);
       }
       if (path.startsWith("/auth/v1/")) {
-        return await deps.auth(request, path.slice("/auth/v1".length));
+        // Browsers call Auth from the app's origin: Auth (and Kong before it) allow any origin.
+        if (request.method === "OPTIONS") return authPreflight(request);
+        return withAuthCors(await deps.auth(request, path.slice("/auth/v1".length)));
       }
       if (path.startsWith("/functions/v1/")) return await fn(request, path, deps);
       return errorResponse(new HttpError("not_found", "No such route on this local stack."));
@@ -121,6 +123,28 @@ async function fn(request: Request, path: string, deps: GatewayDeps): Promise<Re
     return withOpenCors(tooLarge(deps.maxBodyBytes));
   }
   return response;
+}
+
+const AUTH_EXPOSED_HEADERS = "x-total-count, link, x-supabase-api-version, x-sb-error-code";
+
+function authPreflight(request: Request): Response {
+  return new Response(null, {
+    status: 204,
+    headers: {
+      "access-control-allow-origin": "*",
+      "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
+      "access-control-allow-headers": request.headers.get("access-control-request-headers") ??
+        "authorization, apikey, content-type, x-client-info, x-supabase-api-version",
+      "access-control-max-age": "86400",
+    },
+  });
+}
+
+function withAuthCors(response: Response): Response {
+  const headers = new Headers(response.headers);
+  headers.set("access-control-allow-origin", "*");
+  headers.set("access-control-expose-headers", AUTH_EXPOSED_HEADERS);
+  return new Response(response.body, { status: response.status, headers });
 }
 
 /** Gateway answers for functions carry CORS, as the function's own answers would. */

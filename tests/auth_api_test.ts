@@ -12,6 +12,7 @@ import {
 } from "@supabase/supabase-js";
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import { startStack } from "../stack/stack.ts";
+import { loadConfig, withAuth } from "../functions/_shared/mod.ts";
 import { adminSql, E2E, stackContext } from "./helpers/stack.ts";
 import type { StackStatus } from "../stack/stack.ts";
 import type { AuthSettings } from "../stack/auth/settings.ts";
@@ -292,6 +293,36 @@ Deno.test({
     });
     assert.equal(bad.status, 400);
     assert.equal((await bad.json()).error_code, "validation_failed");
+  },
+});
+
+Deno.test({
+  name: "auth: a function in getUser mode refuses a signed-out session at once",
+  ...E2E,
+  async fn() {
+    const env: Record<string, string> = {
+      SUPABASE_URL: s.api_url,
+      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: s.publishable_key }),
+    };
+    const fn = withAuth(
+      { allow: "user", strategy: "getUser", config: loadConfig((name) => env[name]) },
+      (_request, ctx) => Response.json({ id: ctx.identity!.id }),
+    );
+    const { c, session } = await signedUp();
+    await c.auth.setSession(session);
+    const call = () =>
+      fn(
+        new Request("http://fn.local/x", {
+          headers: { authorization: `Bearer ${session.access_token}` },
+        }),
+      );
+    const before = await call();
+    assert.equal(before.status, 200);
+    assert.equal((await before.json()).id, session.user.id);
+    await c.auth.signOut();
+    const after = await call();
+    assert.equal(after.status, 401);
+    assert.equal((await after.json()).code, "session_not_found");
   },
 });
 

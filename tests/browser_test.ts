@@ -118,3 +118,62 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "browser: a page signs up, signs out, signs in, calls functions.invoke, signs out again",
+  ignore: !hasChromium,
+  ...E2E,
+  async fn() {
+    const ctx = await stackContext();
+    const s = ctx.status;
+    const app = servePage(Number(new URL(ctx.appOrigin).port), await supabaseUmd());
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${ctx.appOrigin}/`);
+      const email = `browser-${crypto.randomUUID().slice(0, 8)}@example.com`;
+      const result = await page.evaluate(async ({ url, key, email }) => {
+        // deno-lint-ignore no-explicit-any
+        const { createClient } = (globalThis as any).supabase;
+        // The app's own client, as an app creates it: session kept in localStorage.
+        const supabase = createClient(url, key);
+        const up = await supabase.auth.signUp({ email, password: "browser-password" });
+        const out1 = await supabase.auth.signOut();
+        const signedOut = await supabase.functions.invoke("me", { method: "GET" });
+        const inn = await supabase.auth.signInWithPassword({ email, password: "browser-password" });
+        const me = await supabase.functions.invoke("me", { method: "GET" });
+        const stored = Object.keys(localStorage).some((k) => k.endsWith("-auth-token"));
+        const out2 = await supabase.auth.signOut();
+        const { data: after } = await supabase.auth.getSession();
+        return {
+          upUser: up.data.user?.id ?? null,
+          upError: up.error?.message ?? null,
+          out1: out1.error?.message ?? null,
+          signedOutStatus: (signedOut.error?.context as Response | undefined)?.status ?? null,
+          inError: inn.error?.message ?? null,
+          meId: me.data?.id ?? null,
+          meEmail: me.data?.email ?? null,
+          stored,
+          out2: out2.error?.message ?? null,
+          sessionAfter: after.session,
+        };
+      }, { url: s.api_url, key: s.publishable_key, email });
+      assert.equal(result.upError, null);
+      assert.equal(result.out1, null);
+      assert.equal(result.signedOutStatus, 401, "signed out: the function refuses the page");
+      assert.equal(result.inError, null);
+      assert.equal(result.meId, result.upUser);
+      assert.equal(result.meEmail, email);
+      assert.equal(result.stored, true, "supabase-js kept the session in localStorage");
+      assert.equal(result.out2, null);
+      assert.equal(result.sessionAfter, null);
+    } finally {
+      await browser.close();
+      await app.shutdown();
+    }
+  },
+});

@@ -4,6 +4,7 @@
  * and say why.
  */
 import assert from "node:assert/strict";
+import { createClient } from "@supabase/supabase-js";
 import { startStack } from "../stack/stack.ts";
 import { appClient, startProviders, userToken } from "./helpers/stack.ts";
 import {
@@ -52,6 +53,22 @@ Deno.test({
       const me = await appClient(s, a.token).functions.invoke("me", { method: "GET" });
       assert.equal(me.data.id, a.sub);
 
+      // The local Auth on PostgreSQL: pgcrypto-seeded user, sign-in, refresh, sign-up.
+      const auth = createClient(s.api_url, s.publishable_key, {
+        auth: { persistSession: false, autoRefreshToken: false },
+      }).auth;
+      const ada = await auth.signInWithPassword({
+        email: "ada@example.com",
+        password: "ada-password",
+      });
+      assert.equal(ada.error, null);
+      const refreshed = await auth.refreshSession({
+        refresh_token: ada.data.session!.refresh_token,
+      });
+      assert.equal(refreshed.error, null);
+      const fresh = await auth.signUp({ email: "pg-user@example.com", password: "pg-password" });
+      assert.equal(fresh.error, null);
+
       const ctx = { ...providers, status: s };
       await foreignTokensAreRefused(ctx);
       await rolesAreAllowlisted(ctx);
@@ -69,7 +86,14 @@ Deno.test({
       const kept = await stack.db.sql`select title from public.posts`;
       assert.deepEqual(
         kept.map((r) => r.title).sort(),
-        ["on pg15", "only mine"],
+        [
+          "Notes on the Analytical Engine",
+          "A second post by Ada",
+          "Compilers",
+          "on pg15",
+          "only mine",
+        ]
+          .sort(),
         "data survives a restart without --reset",
       );
     } finally {
