@@ -10,6 +10,7 @@
  *      and over HTTP through the local stack
  *   6. the cost of the token rule in front of PostgREST: /rest/v1 through the gateway next to
  *      PostgREST directly (same token, same run), and the rule alone, in process
+ *   7. the local Auth: password sign-in and refresh latency through the gateway, sign-ins/s
  */
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { freePort } from "../stack/db.ts";
@@ -263,6 +264,48 @@ for (
   for (let i = 0; i < n; i++) await authorize(request);
   ruleMicros[label] = ((performance.now() - t) * 1000) / n;
 }
+// ---------------------------------------------------------------- 7. the local Auth
+console.error("bench: sign-in and refresh through the local Auth...");
+const authUrl = `${stack.status.api_url}/auth/v1`;
+const authPost = async (path: string, body: unknown) => {
+  const r = await fetch(`${authUrl}/${path}`, {
+    method: "POST",
+    headers: { apikey: stack.status.publishable_key, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const answer = await r.json();
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${answer.error_code}`);
+  return answer;
+};
+const benchUser = { email: "bench@example.com", password: "bench-password-1" };
+await authPost("signup", benchUser);
+const timed = async (n: number, step: () => Promise<unknown>) => {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await step();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+};
+const signInMs = await timed(
+  quick ? 5 : 20,
+  () => authPost("token?grant_type=password", benchUser),
+);
+let refreshToken = (await authPost("token?grant_type=password", benchUser)).refresh_token;
+const refreshMs = await timed(quick ? 10 : 50, async () => {
+  refreshToken = (await authPost("token?grant_type=refresh_token", { refresh_token: refreshToken }))
+    .refresh_token;
+});
+let signIns = 0;
+const signInStart = performance.now();
+await Promise.all(Array.from({ length: 8 }, async () => {
+  while (performance.now() - signInStart < LOAD_SECONDS * 1000) {
+    await authPost("token?grant_type=password", benchUser);
+    signIns++;
+  }
+}));
+const signInsPerSecond = signIns / ((performance.now() - signInStart) / 1000);
 await stack.stop();
 await jwksServer.shutdown();
 
@@ -426,6 +469,31 @@ for (const [label, micros] of Object.entries(ruleMicros)) {
   ]);
 }
 
+rows.push([
+  "password sign-in through the gateway (bcrypt cost 10), median",
+  `${signInMs.toFixed(1)} ms`,
+  "",
+  "",
+  "(for information)",
+  "",
+]);
+rows.push([
+  "refresh-token grant through the gateway, median",
+  `${refreshMs.toFixed(1)} ms`,
+  "",
+  "",
+  "(for information)",
+  "",
+]);
+rows.push([
+  "password sign-ins per second (8 concurrent)",
+  `${signInsPerSecond.toFixed(1)} /s`,
+  "",
+  "",
+  "(for information)",
+  "",
+]);
+
 const header: Row = ["measurement", "ours", "compared with", "ratio", "target", "result"];
 const table = [header, ["---", "---", "---", "---", "---", "---"] as Row, ...rows].map((r) =>
   `| ${r.join(" | ")} |`
@@ -453,7 +521,8 @@ if (!quick) {
       `- HTTP: each handler served by \`Deno.serve\` in its own process (bench/serve.ts); ${CONCURRENCY} concurrent keep-alive clients in a third process (bench/load.ts) for ${LOAD_SECONDS} s; both fetch keys from the same loopback JWKS server, which counts fetches.\n` +
       `- Cold start: spawn \`deno run bench/serve.ts\` (module cache warm) and poll until the first 200; median of the runs.\n` +
       `- Full \`me\`: the real function through the local stack (PGlite, PostgREST 12); PGlite serves one session, so this row measures the stack, not the auth core.\n` +
-      `- /rest/v1: \`GET /posts?select=id&limit=1\` with 16 keep-alive clients for ${LOAD_SECONDS} s each, through the gateway (the token rule, then the proxy) and straight to PostgREST's port, same stack and tokens. The rule alone: \`createRestAuthorizer\` called in process 100,000 times with one token (verified once, then cached).\n`,
+      `- /rest/v1: \`GET /posts?select=id&limit=1\` with 16 keep-alive clients for ${LOAD_SECONDS} s each, through the gateway (the token rule, then the proxy) and straight to PostgREST's port, same stack and tokens. The rule alone: \`createRestAuthorizer\` called in process 100,000 times with one token (verified once, then cached).\n` +
+      `- Local Auth: \`POST /auth/v1/token\` through the gateway on PGlite, one user, sequential requests (median), then 8 concurrent clients for ${LOAD_SECONDS} s for the sign-in rate; bcrypt cost 10 (Supabase Auth's) in two worker threads.\n`,
   );
   await run(["fmt", "docs/BENCHMARKS.md"]); // keep `deno fmt --check` green
   console.error("bench: wrote docs/BENCHMARKS.md");
