@@ -17,8 +17,9 @@ const logFile = await Deno.open(logPath, { create: true, write: true, truncate: 
 const encoder = new TextEncoder();
 const log = (line: string) => logFile.writeSync(encoder.encode(`${line}\n`));
 
-// The functions run in this process: their console output is product logging, so it goes
-// to the log file that is checked for secrets (and stays off the test report).
+// Functions run in their own processes and reach the log through the stack's `log`; anything
+// else here that writes to the console is product logging too, so it goes to the log file
+// that is checked for secrets (and stays off the test report).
 for (const level of ["log", "info", "warn", "error", "debug"] as const) {
   console[level] = (...args: unknown[]) => log(`[${level}] ${args.map(String).join(" ")}`);
 }

@@ -2,12 +2,14 @@
  * `startStack()`: database + PostgREST + local Auth + functions behind one gateway.
  * Used by `deno task start` and by the tests (random ports, in-memory database).
  */
+import type { JWK } from "jose";
 import { type AuthConfig, loadConfig } from "../functions/_shared/mod.ts";
 import { type AuthService, createAuthService } from "./auth/handler.ts";
 import { type AuthSettings, readAuthSettings } from "./auth/settings.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "./body_limit.ts";
 import { type Database, freePort, openDatabase } from "./db.ts";
-import { createGateway, functionRegistry } from "./gateway.ts";
+import { createGateway, type FunctionRegistry, functionRegistry } from "./gateway.ts";
+import { type ProcessRuntime, startProcessRuntime } from "./runtime/registry.ts";
 import { generateKeys, loadOrCreateKeys, publicSigningJwk, type StackKeys } from "./keys.ts";
 import { findPostgrest, type Postgrest, startPostgrest } from "./postgrest.ts";
 import { base64url } from "./keys.ts";
@@ -28,6 +30,18 @@ export interface StackOptions {
   maxBodyBytes?: number;
   /** Extra environment for functions (AUTH_ISSUERS, AUTH_CORS_ORIGINS, ...). */
   functionEnv?: Record<string, string>;
+  /**
+   * How functions run: each in its own process, as the edge runtime isolates them (default),
+   * or imported into the stack's process (the bench compares the two).
+   */
+  functionIsolation?: "process" | "in-process";
+  /** Where functions live (default `functions/`) and their secrets file (default `functions/.env`). */
+  functionsDir?: string;
+  envFile?: string;
+  /** supabase/config.toml to read (tests point this at their own). */
+  configToml?: string;
+  /** Open the V8 inspector for this function on [edge_runtime] inspector_port. */
+  inspectFunction?: string;
   /** Overrides of supabase/config.toml's [auth] settings (tests start stacks with others). */
   authSettings?: Partial<AuthSettings>;
   log?: (line: string) => void;
@@ -60,6 +74,8 @@ export interface Stack {
   postgrestUrl: string;
   /** The configuration the gateway and the functions were started with. */
   config: AuthConfig;
+  /** The function processes (null with `functionIsolation: "in-process"`). */
+  runtime: ProcessRuntime | null;
   /** How often /auth/v1/.well-known/jwks.json was served (tests count fetches with it). */
   jwksServed(): number;
   stop(): Promise<void>;
@@ -90,6 +106,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let postgrest: Postgrest | null = null;
   let server: Deno.HttpServer | null = null;
   let authService: AuthService | null = null;
+  let runtime: ProcessRuntime | null = null;
   let crashed!: (code: number) => void;
   const crashPromise = new Promise<number>((resolve) => (crashed = resolve));
   try {
@@ -140,8 +157,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
 
     const pg = postgrest;
-    const configToml = await Deno.readTextFile(new URL("supabase/config.toml", root))
-      .catch(() => null);
+    const configTomlPath = options.configToml ?? new URL("supabase/config.toml", root).pathname;
+    const configToml = await Deno.readTextFile(configTomlPath).catch(() => null);
     authService = await createAuthService({
       sql: db.sql,
       keys,
@@ -156,6 +173,26 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       apiKeyKind: (v) => (v === null ? null : config.apiKeys.match(v)?.kind ?? null),
     });
     const authHandler = authService.handle;
+    const functionsDir = options.functionsDir ?? new URL("functions", root).pathname;
+    let functions: FunctionRegistry;
+    if (options.functionIsolation === "in-process") {
+      functions = functionRegistry(new URL(`file://${functionsDir}/`));
+    } else {
+      runtime = await startProcessRuntime({
+        functionsDir,
+        configToml: configTomlPath,
+        importMap: new URL("import_map.json", root).pathname,
+        denoConfig: new URL("deno.json", root).pathname,
+        envFile: options.envFile ?? `${functionsDir}/.env`,
+        // Inside a function, SUPABASE_URL is the gateway, as on the platform.
+        baseEnv: env,
+        jwtSecret: keys.jwtSecret,
+        signingJwk: publicSigningJwk(keys) as JWK,
+        log,
+        ...(options.inspectFunction ? { inspectFunction: options.inspectFunction } : {}),
+      });
+      functions = runtime;
+    }
     let jwksServed = 0;
     const gateway = createGateway({
       postgrestUrl: () => (pg.running() ? pg.url : null),
@@ -171,7 +208,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       maxBodyBytes: options.maxBodyBytes ??
         positiveInteger("GATEWAY_MAX_BODY_BYTES", env.GATEWAY_MAX_BODY_BYTES) ??
         DEFAULT_MAX_BODY_BYTES,
-      functions: functionRegistry(new URL("functions/", root)),
+      functions,
       log,
       ...(options.observeResponses ? { observe: options.observeResponses } : {}),
     });
@@ -187,8 +224,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       postgrestPid: pg.pid,
       postgrestUrl: pg.url,
       config,
+      runtime,
       async stop() {
         await server?.shutdown();
+        await runtime?.close();
         authService?.close();
         await postgrest?.stop();
         await db.close();
@@ -196,6 +235,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
   } catch (error) {
     await server?.shutdown();
+    await runtime?.close();
     authService?.close();
     await postgrest?.stop();
     await db.close();

@@ -1,5 +1,5 @@
 /**
- * `deno task start [--reset] [--port N]`: boots the local stack, prints its URLs and keys
+ * `deno task start [--reset] [--port N] [--env-file F] [--inspect FUNCTION]`: boots the local stack, prints its URLs and keys
  * like `supabase status`, and serves until Ctrl-C. `DATABASE_URL` switches from PGlite to
  * an external PostgreSQL; `PORT` (or --port) moves the gateway off 54321.
  */
@@ -12,12 +12,20 @@ const { values } = parseArgs({
   options: {
     reset: { type: "boolean", default: false },
     port: { type: "string" },
+    "env-file": { type: "string" },
+    inspect: { type: "string" },
     help: { type: "boolean" },
   },
 });
 if (values.help) {
   console.log(
-    "usage: deno task start [--reset] [--port N]\n  --reset  start from an empty database\n  --port   gateway port (default 54321, or PORT)",
+    [
+      "usage: deno task start [--reset] [--port N] [--env-file F] [--inspect FUNCTION]",
+      "  --reset     start from a fresh database (migrations, then supabase/seed.sql)",
+      "  --port      gateway port (default 54321, or PORT)",
+      "  --env-file  the functions' secrets (default functions/.env), as supabase functions serve",
+      "  --inspect   open the V8 inspector of one function on [edge_runtime] inspector_port",
+    ].join("\n"),
   );
   Deno.exit(0);
 }
@@ -36,6 +44,8 @@ try {
     dataDir: `${STATE_DIR}/db`,
     keysPath: `${STATE_DIR}/keys.json`,
     ...(Deno.env.get("DATABASE_URL") ? { databaseUrl: Deno.env.get("DATABASE_URL")! } : {}),
+    ...(values["env-file"] ? { envFile: await Deno.realPath(values["env-file"]) } : {}),
+    ...(values.inspect ? { inspectFunction: values.inspect } : {}),
   });
 } catch (error) {
   console.error(`The local stack could not start: ${(error as Error).message}`);

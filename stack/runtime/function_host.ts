@@ -1,0 +1,66 @@
+/**
+ * The process one function runs in (started by stack/runtime/function_process.ts):
+ *
+ *   deno run <restricted permissions> function_host.ts <entrypoint file URL>
+ *
+ * It imports the function the way the edge runtime does, so both styles work: a module that
+ * exports `default { fetch }`, or one that calls `Deno.serve(handler)` itself (the call is
+ * captured here instead of listening on a port of its own). Then it serves the function on
+ * a free loopback port and prints `{"listening": <port>}` as its first stdout line.
+ */
+type Handler = (request: Request, info?: unknown) => Response | Promise<Response>;
+
+const entrypoint = Deno.args[0];
+if (!entrypoint) {
+  console.error("function_host: no entrypoint given");
+  Deno.exit(2);
+}
+
+let captured: Handler | null = null;
+const realServe = Deno.serve.bind(Deno);
+// deno-lint-ignore no-explicit-any
+(Deno as any).serve = (...args: unknown[]) => {
+  const handler = args.find((a) => typeof a === "function") as Handler | undefined ??
+    (args.find((a) => typeof a === "object" && a !== null && "handler" in a) as
+      | { handler: Handler }
+      | undefined)?.handler;
+  if (!handler) throw new TypeError("Deno.serve needs a handler");
+  captured = handler;
+  const finished = new Promise<void>(() => {});
+  return {
+    finished,
+    addr: { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+    shutdown: () => Promise.resolve(),
+    ref() {},
+    unref() {},
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+};
+
+const mod = await import(entrypoint);
+const exported = mod.default?.fetch;
+const handler: Handler | null = typeof exported === "function"
+  ? (request) => exported.call(mod.default, request)
+  : captured;
+if (!handler) {
+  console.error(
+    "function_host: the module neither exports default { fetch } nor calls Deno.serve(handler)",
+  );
+  Deno.exit(3);
+}
+
+realServe({
+  hostname: "127.0.0.1",
+  port: 0,
+  onListen: ({ port }) => console.log(JSON.stringify({ listening: port })),
+}, async (request, info) => {
+  try {
+    return await handler(request, info);
+  } catch (error) {
+    console.error(`uncaught error: ${(error as Error)?.stack ?? error}`);
+    return Response.json(
+      { code: "WORKER_ERROR", message: "Function exited due to an error (please check logs)" },
+      { status: 500, headers: { "sb-error-code": "WORKER_ERROR" } },
+    );
+  }
+});

@@ -1,0 +1,281 @@
+/**
+ * The functions as `supabase functions serve` runs them: discovered while the stack runs,
+ * each in its own process (./function_process.ts), reloaded when a file it may import
+ * changes, `verify_jwt` checked before it runs, failures answered as the edge runtime does:
+ *
+ *   503 BOOT_ERROR    the function failed to load (the error is in the log)
+ *   500 WORKER_ERROR  its process exited while answering
+ *   546 WORKER_LIMIT  it broke its wall-clock, CPU-time or memory limit and was stopped
+ *
+ * Bodies `{code, message}` with `sb-error-code`, CORS-readable. Logs are prefixed with the
+ * function's name.
+ */
+import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from "jose";
+import type { FunctionRegistry } from "../gateway.ts";
+import {
+  BootError,
+  FunctionProcess,
+  WorkerExitedError,
+  WorkerLimitError,
+} from "./function_process.ts";
+import {
+  type FunctionsLayout,
+  type FunctionSpec,
+  readEnvFile,
+  readFunctionsLayout,
+} from "./functions_config.ts";
+
+export interface RuntimeOptions {
+  functionsDir: string;
+  configToml: string;
+  importMap: string;
+  /** The project's deno.json (lockfile and npm resolution). */
+  denoConfig: string;
+  envFile: string;
+  /** What every function's environment holds before the env file (SUPABASE_URL, keys...). */
+  baseEnv: Record<string, string>;
+  /** For verify_jwt: the legacy secret and the stack's public signing key. */
+  jwtSecret: string;
+  signingJwk: JWK;
+  log: (line: string) => void;
+  /** Debug this function with the V8 inspector (`deno task start --inspect <name>`). */
+  inspectFunction?: string;
+}
+
+export interface ProcessRuntime extends FunctionRegistry {
+  close(): Promise<void>;
+  /** Settled once every reload the watcher started has finished (tests wait on it). */
+  settled(): Promise<void>;
+}
+
+const EDGE_ERRORS = {
+  BOOT_ERROR: [503, "Worker failed to boot (please check logs)"],
+  WORKER_ERROR: [500, "Function exited due to an error (please check logs)"],
+  WORKER_LIMIT: [546, "Worker failed to respond due to a resource limit (please check logs)"],
+} as const;
+
+function edgeError(code: keyof typeof EDGE_ERRORS): Response {
+  const [status, message] = EDGE_ERRORS[code];
+  return Response.json({ code, message }, {
+    status,
+    headers: { "sb-error-code": code, "access-control-allow-origin": "*" },
+  });
+}
+
+async function findDenoDir(): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir as string;
+}
+
+export async function startProcessRuntime(options: RuntimeOptions): Promise<ProcessRuntime> {
+  const { log } = options;
+  const denoDir = Deno.env.get("DENO_DIR") ?? await findDenoDir();
+  let layout: FunctionsLayout = read();
+  let secrets = loadSecrets();
+  /** The live process of each function (per_worker), replaced on reload or after a crash. */
+  const live = new Map<string, FunctionProcess>();
+  let pending: Promise<unknown> = Promise.resolve();
+  const jwks = createLocalJWKSet({ keys: [options.signingJwk] });
+  const secretKey = new TextEncoder().encode(options.jwtSecret);
+
+  function read(): FunctionsLayout {
+    return readFunctionsLayout({
+      functionsDir: options.functionsDir,
+      configToml: options.configToml,
+      defaultImportMap: options.importMap,
+    });
+  }
+
+  function loadSecrets(): Record<string, string> {
+    const { env, skipped } = readEnvFile(options.envFile);
+    for (const name of skipped) {
+      log(`[functions] ${options.envFile}: ${name} skipped (SUPABASE_ names are the platform's)`);
+    }
+    return env;
+  }
+
+  function spawn(spec: FunctionSpec): FunctionProcess {
+    const started = performance.now();
+    const process = new FunctionProcess({
+      spec,
+      runtime: layout.runtime,
+      env: { ...options.baseEnv, ...secrets },
+      denoDir,
+      readable: [options.functionsDir, spec.importMap],
+      denoConfig: options.denoConfig,
+      projectImportMap: options.importMap,
+      log: (line) => log(`[fn:${spec.name}] ${line}`),
+      ...(options.inspectFunction === spec.name
+        ? { inspect: `127.0.0.1:${layout.runtime.inspectorPort}` }
+        : {}),
+    });
+    process.ready.then(
+      () => log(`[functions] ${spec.name} ready in ${Math.round(performance.now() - started)} ms`),
+      () => log(`[functions] ${spec.name} failed to boot (see its log lines above)`),
+    );
+    return process;
+  }
+
+  /** The process to send a request to: the live one, or a new one. */
+  function processFor(spec: FunctionSpec): FunctionProcess {
+    if (layout.runtime.policy === "oneshot") return spawn(spec);
+    let process = live.get(spec.name);
+    if (!process || !process.alive) {
+      process = spawn(spec);
+      live.set(spec.name, process);
+    }
+    return process;
+  }
+
+  /** Reload what a change touches: its own function, or all (shared code, config, secrets). */
+  function reload(paths: string[]) {
+    const touched = new Set<string>();
+    let all = false;
+    for (const path of paths) {
+      const inside = path.startsWith(`${options.functionsDir}/`)
+        ? path.slice(options.functionsDir.length + 1).split("/")[0]!
+        : null;
+      if (inside && layout.functions.has(inside)) touched.add(inside);
+      else all = true;
+    }
+    try {
+      layout = read();
+      if (all) secrets = loadSecrets();
+    } catch (error) {
+      log(`[functions] not reloaded: ${(error as Error).message}`);
+      return;
+    }
+    const names = all ? [...live.keys()] : [...touched].filter((n) => live.has(n));
+    const why = paths.map((p) => p.replace(`${options.functionsDir}/`, "functions/")).join(", ");
+    const work = names.map(async (name) => {
+      const old = live.get(name);
+      const spec = layout.functions.get(name);
+      if (!spec) {
+        live.delete(name);
+        await old?.retire();
+        return;
+      }
+      const next = spawn(spec);
+      live.set(name, next);
+      log(`[functions] reloading ${name} (${why} changed)`);
+      await next.ready.catch(() => {});
+      await old?.retire();
+    });
+    pending = Promise.all([pending, ...work]);
+  }
+
+  const watched = [options.functionsDir, options.importMap, options.configToml].filter((p) => {
+    try {
+      Deno.statSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const watcher = Deno.watchFs(watched, { recursive: true });
+  (async () => {
+    let batch: string[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      for await (const event of watcher) {
+        if (event.kind === "access") continue;
+        batch.push(...event.paths);
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          const paths = [...new Set(batch)];
+          batch = [];
+          reload(paths);
+        }, 150);
+      }
+    } catch { /* closed */ }
+  })();
+
+  async function verifyJwt(request: Request): Promise<Response | null> {
+    const header = request.headers.get("authorization");
+    if (!header) {
+      return Response.json({ msg: "Error: Missing authorization header" }, { status: 401 });
+    }
+    const [scheme, token] = header.split(" ");
+    if (scheme !== "Bearer" || !token) {
+      return Response.json({ msg: "Error: Auth header is not 'Bearer {token}'" }, { status: 401 });
+    }
+    try {
+      const { alg } = decodeProtectedHeader(token);
+      if (alg === "HS256") await jwtVerify(token, secretKey, { algorithms: ["HS256"] });
+      else await jwtVerify(token, jwks, { algorithms: ["ES256", "RS256"] });
+      return null;
+    } catch {
+      return Response.json({ msg: "Invalid JWT" }, { status: 401 });
+    }
+  }
+
+  return {
+    names: () => [...layout.functions.keys()].sort(),
+    handler(name) {
+      // A folder made a moment ago, before the watcher said so, is found here.
+      if (!layout.functions.has(name) && !layout.disabled.has(name)) {
+        try {
+          layout = read();
+        } catch { /* keep the last good layout */ }
+      }
+      const spec = layout.functions.get(name);
+      if (!spec) return Promise.resolve(null);
+      return Promise.resolve(async (request: Request) => {
+        if (spec.verifyJwt && request.method !== "OPTIONS") {
+          const refused = await verifyJwt(request);
+          if (refused) return refused;
+        }
+        const url = new URL(request.url);
+        const process = processFor(spec);
+        try {
+          const response = await process.fetch(request, `${url.pathname}${url.search}`);
+          if (layout.runtime.policy === "oneshot") {
+            return oneshot(response, process);
+          }
+          return response;
+        } catch (error) {
+          if (layout.runtime.policy === "oneshot") process.kill("stop");
+          if (error instanceof BootError) return edgeError("BOOT_ERROR");
+          if (error instanceof WorkerLimitError) {
+            log(`[functions] ${name} stopped: ${error.message} limit`);
+            return edgeError("WORKER_LIMIT");
+          }
+          if (error instanceof WorkerExitedError) return edgeError("WORKER_ERROR");
+          if (request.signal.aborted) return new Response(null, { status: 499 });
+          log(`[functions] ${name}: ${(error as Error).message}`);
+          return edgeError("WORKER_ERROR");
+        }
+      });
+    },
+    settled: async () => {
+      await new Promise((r) => setTimeout(r, 400)); // let the watcher's debounce fire
+      await pending;
+    },
+    async close() {
+      try {
+        watcher.close();
+      } catch { /* closed */ }
+      await Promise.all([...live.values()].map((p) => {
+        p.kill("stop");
+        return p.exited;
+      }));
+      live.clear();
+    },
+  };
+}
+
+/** oneshot: the process ends once its one response has been sent. */
+function oneshot(response: Response, process: FunctionProcess): Response {
+  if (!response.body) {
+    process.kill("stop");
+    return response;
+  }
+  const body = response.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({ flush: () => process.kill("stop") }),
+  );
+  return new Response(body, { status: response.status, headers: response.headers });
+}

@@ -1,0 +1,335 @@
+/**
+ * Functions run as the edge runtime runs them (stack/runtime/): one process each, hot reload,
+ * env file, verify_jwt, limits. A private stack serves a scratch functions folder with its
+ * own supabase/config.toml, so these tests can edit, break and starve functions freely.
+ */
+import assert from "node:assert/strict";
+import { type Stack, startStack } from "../stack/stack.ts";
+import { E2E } from "./helpers/stack.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "edge-runtime-test-" });
+const fns = `${dir}/functions`;
+const logs: string[] = [];
+
+const FILES: Record<string, string> = {
+  "_lib/version.ts": `export const shared = "s1";\n`,
+  "hello/index.ts": `import { shared } from "../_lib/version.ts";
+let count = 0;
+export default {
+  fetch: (req: Request) => Response.json({
+    v: 1, shared, count: ++count,
+    secret: Deno.env.get("MY_SECRET") ?? null,
+    url: Deno.env.get("SUPABASE_URL") ?? null,
+    home: Deno.env.get("HOME") ?? null,
+    path: new URL(req.url).pathname,
+  }),
+};
+`,
+  "served/index.ts": `Deno.serve((req) => new Response("served " + req.method));\n`,
+  "exit/index.ts": `export default { fetch: () => { Deno.exit(3); } };\n`,
+  "loop/index.ts": `export default { fetch: () => { for (;;) { /* burn */ } } };\n`,
+  "sleep/index.ts":
+    `export default { fetch: async () => { await new Promise((r) => setTimeout(r, 10_000)); return new Response("late"); } };\n`,
+  "hog/index.ts": `const keep: unknown[] = [];
+export default { fetch: () => { for (;;) keep.push(new Array(1_000_000).fill(keep.length)); } };
+`,
+  "echo/index.ts": `export default {
+  fetch: async (req: Request) => {
+    let bytes = 0;
+    for await (const chunk of req.body!) bytes += chunk.byteLength;
+    return Response.json({ bytes });
+  },
+};
+`,
+  "stream/index.ts": `export default {
+  fetch: (req: Request) => {
+    req.signal.addEventListener("abort", () => console.log("client went away"));
+    let n = 0;
+    const body = new ReadableStream({
+      async pull(c) {
+        await new Promise((r) => setTimeout(r, 50));
+        c.enqueue(new TextEncoder().encode("tick " + n++ + "\\n"));
+      },
+    });
+    return new Response(body);
+  },
+};
+`,
+  "perm/index.ts": `export default {
+  fetch: async () => {
+    const tries: Record<string, string> = {};
+    const attempt = async (name: string, f: () => unknown) => {
+      try { await f(); tries[name] = "allowed"; } catch (e) { tries[name] = (e as Error).name; }
+    };
+    await attempt("run", () => new Deno.Command("/bin/true").output());
+    await attempt("writeOutside", () => Deno.writeTextFile("/tmp/edge-runtime-escape.txt", "x"));
+    await attempt("readEtc", () => Deno.readTextFile("/etc/hostname"));
+    await attempt("writeTmp", () => Deno.writeTextFile(Deno.env.get("TMPDIR") + "/ok.txt", "x"));
+    return Response.json(tries);
+  },
+};
+`,
+  "secure/index.ts": `export default { fetch: () => new Response("inside") };\n`,
+};
+
+const CONFIG = `
+[edge_runtime]
+policy = "per_worker"
+wall_clock_limit_sec = 2
+cpu_time_limit_ms = 500
+memory_limit_mb = 64
+${
+  Object.keys(FILES).filter((f) => !f.startsWith("_") && !f.startsWith("secure"))
+    .map((f) => `[functions.${f.split("/")[0]}]\nverify_jwt = false\n`).join("\n")
+}
+[functions.secure]
+verify_jwt = true
+
+[functions.off]
+enabled = false
+entrypoint = "./functions/hello/index.ts"
+`;
+
+async function write(path: string, text: string) {
+  const full = `${fns}/${path}`;
+  await Deno.mkdir(full.replace(/\/[^/]+$/, ""), { recursive: true });
+  await Deno.writeTextFile(full, text);
+}
+for (const [path, text] of Object.entries(FILES)) await write(path, text);
+await Deno.writeTextFile(`${dir}/config.toml`, CONFIG);
+await Deno.writeTextFile(`${fns}/.env`, "MY_SECRET=first\nSUPABASE_URL=http://evil.example\n");
+
+let stack: Stack | undefined;
+async function theStack(): Promise<Stack> {
+  stack ??= await startStack({
+    port: 0,
+    dataDir: null,
+    keysPath: null,
+    functionsDir: fns,
+    configToml: `${dir}/config.toml`,
+    log: (line) => logs.push(line),
+  });
+  return stack;
+}
+globalThis.addEventListener("unload", () => {
+  stack?.stop();
+  Deno.removeSync(dir, { recursive: true });
+});
+
+async function call(name: string, init: RequestInit = {}) {
+  const s = (await theStack()).status;
+  const r = await fetch(`${s.functions_url}/${name}`, init);
+  const text = await r.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch { /* text */ }
+  // deno-lint-ignore no-explicit-any
+  return { status: r.status, body: body as any, headers: r.headers };
+}
+
+/** Poll until `check` passes (hot reload is asynchronous), at most `ms`. */
+async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < ms) {
+    if (await check()) return performance.now() - started;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("condition not met in time");
+}
+
+Deno.test({
+  name: "runtime: a function gets the platform env plus the env file; its own state; no HOME",
+  ...E2E,
+  async fn() {
+    const s = (await theStack()).status;
+    const first = await call("hello/sub/path?x=1");
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(first.body.secret, "first");
+    assert.equal(first.body.url, s.api_url, "SUPABASE_ names in the env file are skipped");
+    assert.equal(first.body.home, null);
+    assert.equal(first.body.path, "/functions/v1/hello/sub/path");
+    assert.equal((await call("hello")).body.count, 2, "a warm process keeps module state");
+    assert.ok(
+      logs.some((l) => l.includes("MY_SECRET") === false && l.includes("SUPABASE_URL skipped")),
+    );
+    assert.equal((await call("served", { method: "POST" })).body, "served POST");
+    assert.equal((await call("off")).status, 404, "enabled = false");
+  },
+});
+
+Deno.test({
+  name: "runtime: permissions as hosted: no subprocess, no writes or reads outside its folders",
+  ...E2E,
+  async fn() {
+    const r = await call("perm");
+    assert.deepEqual(r.body, {
+      run: "NotCapable",
+      writeOutside: "NotCapable",
+      readEtc: "NotCapable",
+      writeTmp: "allowed",
+    });
+  },
+});
+
+Deno.test({
+  name: "runtime: Deno.exit ends only that function (500 WORKER_ERROR), the next call boots again",
+  ...E2E,
+  async fn() {
+    const r = await call("exit");
+    assert.equal(r.status, 500);
+    assert.equal(r.body.code, "WORKER_ERROR");
+    assert.equal(r.headers.get("sb-error-code"), "WORKER_ERROR");
+    assert.equal((await call("hello")).status, 200, "the stack and other functions still run");
+    assert.equal((await call("exit")).body.code, "WORKER_ERROR", "a fresh process, same fate");
+  },
+});
+
+Deno.test({
+  name: "runtime: CPU, wall-clock and memory limits stop the function with 546 WORKER_LIMIT",
+  ...E2E,
+  async fn() {
+    const started = performance.now();
+    const [loop, other] = await Promise.all([
+      call("loop"),
+      // While one function spins, others answer at once: it spins in its own process.
+      new Promise((r) => setTimeout(r, 100)).then(() => call("hello")),
+    ]);
+    assert.equal(loop.status, 546, JSON.stringify(loop.body));
+    assert.equal(loop.body.code, "WORKER_LIMIT");
+    assert.equal(other.status, 200);
+    assert.ok(performance.now() - started < 3000, "stopped near its 500 ms CPU limit");
+    const sleep = await call("sleep");
+    assert.equal(sleep.status, 546);
+    const hog = await call("hog");
+    assert.equal(hog.status, 546, JSON.stringify(hog.body));
+    assert.ok(logs.some((l) => l.includes("loop stopped: cpu_time limit")));
+    assert.ok(logs.some((l) => l.includes("sleep stopped: wall_clock limit")));
+    assert.ok(logs.some((l) => l.includes("hog stopped: memory limit")));
+  },
+});
+
+Deno.test({
+  name: "runtime: bodies stream both ways; a client that leaves aborts the function's request",
+  ...E2E,
+  async fn() {
+    const s = (await theStack()).status;
+    let sent = 0;
+    const chunk = new Uint8Array(256 * 1024);
+    const upload = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= 8 * 1024 * 1024) return c.close();
+        sent += chunk.byteLength;
+        c.enqueue(chunk);
+      },
+    });
+    const echoed = await fetch(`${s.functions_url}/echo`, { method: "POST", body: upload });
+    assert.deepEqual(await echoed.json(), { bytes: 8 * 1024 * 1024 });
+
+    const controller = new AbortController();
+    const r = await fetch(`${s.functions_url}/stream`, { signal: controller.signal });
+    const reader = r.body!.getReader();
+    const { value } = await reader.read();
+    assert.match(new TextDecoder().decode(value), /^tick 0/);
+    controller.abort();
+    await eventually(() => Promise.resolve(logs.some((l) => l.includes("client went away"))));
+  },
+});
+
+Deno.test({
+  name: "runtime: verify_jwt = true checks the JWT before the function runs, as the platform does",
+  ...E2E,
+  async fn() {
+    const s = (await theStack()).status;
+    const none = await call("secure");
+    assert.equal(none.status, 401);
+    assert.deepEqual(none.body, { msg: "Error: Missing authorization header" });
+    const bad = await call("secure", { headers: { authorization: "Bearer not.a.jwt" } });
+    assert.deepEqual(bad.body, { msg: "Invalid JWT" });
+    const ok = await call("secure", { headers: { authorization: `Bearer ${s.anon_key}` } });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body, "inside");
+    const preflight = await call("secure", { method: "OPTIONS" });
+    assert.notEqual(preflight.status, 401, "preflights are not checked");
+  },
+});
+
+Deno.test({
+  name: "runtime: edits reload within a second; new folders serve; a broken edit is 503 then heals",
+  ...E2E,
+  async fn() {
+    const rt = (await theStack()).runtime!;
+    assert.equal((await call("hello")).body.v, 1);
+    await write("hello/index.ts", FILES["hello/index.ts"]!.replace("v: 1", "v: 2"));
+    const took = await eventually(async () => (await call("hello")).body.v === 2);
+    assert.ok(took < 1500, `reloaded in ${Math.round(took)} ms`);
+    assert.ok(logs.some((l) => l.includes("reloading hello (functions/hello/index.ts changed)")));
+
+    await write("_lib/version.ts", `export const shared = "s2";\n`);
+    await eventually(async () => (await call("hello")).body.shared === "s2");
+
+    await Deno.writeTextFile(`${fns}/.env`, "MY_SECRET=second\n");
+    await eventually(async () => (await call("hello")).body.secret === "second");
+
+    await write("brand-new/index.ts", `export default { fetch: () => new Response("new") };\n`);
+    await Deno.writeTextFile(
+      `${dir}/config.toml`,
+      `${CONFIG}\n[functions.brand-new]\nverify_jwt = false\n`,
+    );
+    await eventually(async () => (await call("brand-new")).body === "new");
+
+    await write("hello/index.ts", "export default { fetch: ( => oops };\n");
+    await rt.settled();
+    const broken = await call("hello");
+    assert.equal(broken.status, 503);
+    assert.equal(broken.body.code, "BOOT_ERROR");
+    assert.ok(logs.some((l) => l.startsWith("[fn:hello]") && /SyntaxError|error/i.test(l)));
+    await write("hello/index.ts", FILES["hello/index.ts"]!.replace("v: 1", "v: 3"));
+    await eventually(async () => (await call("hello")).body.v === 3);
+  },
+});
+
+Deno.test({
+  name: "runtime: stopping the stack stops every function process",
+  ...E2E,
+  async fn() {
+    const s = await theStack();
+    const hello = await call("hello");
+    assert.equal(hello.status, 200);
+    await s.stop();
+    stack = undefined;
+    const ps = await new Deno.Command("pgrep", { args: ["-f", fns], stdout: "piped" }).output();
+    assert.equal(new TextDecoder().decode(ps.stdout).trim(), "", "no function process is left");
+  },
+});
+
+Deno.test({
+  name: "runtime: --inspect opens one function's V8 inspector on [edge_runtime] inspector_port",
+  ...E2E,
+  async fn() {
+    const { freePort } = await import("../stack/db.ts");
+    const inspectorPort = await freePort();
+    await Deno.writeTextFile(
+      `${dir}/config.toml`,
+      CONFIG.replace("[edge_runtime]", `[edge_runtime]\ninspector_port = ${inspectorPort}`),
+    );
+    const own = await startStack({
+      port: 0,
+      dataDir: null,
+      keysPath: null,
+      functionsDir: fns,
+      configToml: `${dir}/config.toml`,
+      inspectFunction: "served",
+      log: (line) => logs.push(line),
+    });
+    try {
+      const r = await fetch(`${own.status.functions_url}/served`);
+      assert.equal(await r.text(), "served GET");
+      const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();
+      assert.ok(Array.isArray(targets) && targets.length >= 1);
+      assert.match(targets[0].webSocketDebuggerUrl, /^ws:\/\/127\.0\.0\.1:/);
+    } finally {
+      await own.stop();
+    }
+  },
+});
