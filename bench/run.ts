@@ -11,6 +11,7 @@
  *   6. the cost of the token rule in front of PostgREST: /rest/v1 through the gateway next to
  *      PostgREST directly (same token, same run), and the rule alone, in process
  *   7. the local Auth: password sign-in and refresh latency through the gateway, sign-ins/s
+ *   8. functions in their own processes next to functions imported into the stack
  */
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { freePort } from "../stack/db.ts";
@@ -163,11 +164,13 @@ console.error(`bench: cold start ours ${coldStarts.ours}, anchor ${coldStarts.an
 console.error("bench: full me requests through the local stack...");
 // A third-party issuer for section 6: the bench's key, under its own iss and audience.
 const thirdPartyIssuer = `${supabaseUrl}/third-party`;
+// Functions imported into the stack's process here; section 8 runs them in their own processes.
 const stack = await startStack({
   port: 0,
   dataDir: null,
   keysPath: null,
   log: () => {},
+  functionIsolation: "in-process",
   functionEnv: {
     AUTH_ISSUERS: JSON.stringify([{
       issuer: thirdPartyIssuer,
@@ -307,6 +310,48 @@ await Promise.all(Array.from({ length: 8 }, async () => {
 }));
 const signInsPerSecond = signIns / ((performance.now() - signInStart) / 1000);
 await stack.stop();
+
+// ---------------------------------------------------------------- 8. function isolation
+console.error("bench: functions in their own processes...");
+const isolated = await startStack({ port: 0, dataDir: null, keysPath: null, log: () => {} });
+const isolatedToken = (await (await fetch(`${isolated.status.api_url}/auth/v1/_local/token`, {
+  method: "POST",
+  headers: { apikey: isolated.status.secret_key, "content-type": "application/json" },
+  body: JSON.stringify({ sub: crypto.randomUUID() }),
+})).json()).access_token as string;
+const firstCallStart = performance.now();
+const firstCall = await fetch(`${isolated.status.functions_url}/me`, {
+  headers: { authorization: `Bearer ${isolatedToken}` },
+});
+await firstCall.arrayBuffer();
+if (firstCall.status !== 200) throw new Error(`isolated me answered ${firstCall.status}`);
+const processColdMs = performance.now() - firstCallStart;
+const meIsolated = await load(
+  `${isolated.status.functions_url}/me`,
+  isolatedToken,
+  LOAD_SECONDS,
+  16,
+);
+if (Object.keys(meIsolated.statuses).some((code) => code !== "200")) {
+  throw new Error(`isolated me: ${JSON.stringify(meIsolated.statuses)}`);
+}
+await isolated.stop();
+// The alternative: a Worker in the stack's process importing the same function.
+const workerColdMs: number[] = [];
+const workerFile = await Deno.makeTempFile({ suffix: ".ts" });
+await Deno.writeTextFile(
+  workerFile,
+  `await import(${JSON.stringify(new URL("../functions/me/index.ts", import.meta.url).href)});
+self.postMessage("ready");`,
+);
+for (let i = 0; i < 3; i++) {
+  const t = performance.now();
+  const worker = new Worker(`file://${workerFile}`, { type: "module" });
+  await new Promise((resolve) => (worker.onmessage = resolve));
+  workerColdMs.push(performance.now() - t);
+  worker.terminate();
+}
+await Deno.remove(workerFile);
 await jwksServer.shutdown();
 
 // ---------------------------------------------------------------- the table
@@ -494,6 +539,23 @@ rows.push([
   "",
 ]);
 
+rows.push([
+  "full `me` over HTTP, function in its own process (16 concurrent)",
+  `${Math.round(meIsolated.rps)} req/s`,
+  `imported into the stack's process: ${Math.round(meHttp.rps)} req/s`,
+  `${x(meIsolated.rps / meHttp.rps)} throughput`,
+  "(for information)",
+  "",
+]);
+rows.push([
+  "first request to a function: new process, load, answer",
+  `${processColdMs.toFixed(0)} ms`,
+  `a new Worker importing the same function: ${median(workerColdMs).toFixed(0)} ms`,
+  `${x(processColdMs / median(workerColdMs))} the time`,
+  "(for information)",
+  "",
+]);
+
 const header: Row = ["measurement", "ours", "compared with", "ratio", "target", "result"];
 const table = [header, ["---", "---", "---", "---", "---", "---"] as Row, ...rows].map((r) =>
   `| ${r.join(" | ")} |`
@@ -522,6 +584,7 @@ if (!quick) {
       `- Cold start: spawn \`deno run bench/serve.ts\` (module cache warm) and poll until the first 200; median of the runs.\n` +
       `- Full \`me\`: the real function through the local stack (PGlite, PostgREST 12); PGlite serves one session, so this row measures the stack, not the auth core.\n` +
       `- /rest/v1: \`GET /posts?select=id&limit=1\` with 16 keep-alive clients for ${LOAD_SECONDS} s each, through the gateway (the token rule, then the proxy) and straight to PostgREST's port, same stack and tokens. The rule alone: \`createRestAuthorizer\` called in process 100,000 times with one token (verified once, then cached).\n` +
+      `- Function isolation: the same \`me\` request over HTTP, 16 clients, with the function imported into the stack's process (section 5) and in its own process (the default), plus the first request's latency (spawn, module load, answer) next to a Worker importing the same module.\n` +
       `- Local Auth: \`POST /auth/v1/token\` through the gateway on PGlite, one user, sequential requests (median), then 8 concurrent clients for ${LOAD_SECONDS} s for the sign-in rate; bcrypt cost 10 (Supabase Auth's) in two worker threads.\n`,
   );
   await run(["fmt", "docs/BENCHMARKS.md"]); // keep `deno fmt --check` green
