@@ -92,7 +92,7 @@ async function openExternal(databaseUrl: string, options: OpenOptions): Promise<
     await sql.end({ timeout: 1 });
     throw new Error(`DATABASE_URL: cannot connect (${(error as Error).message})`);
   }
-  if (options.reset) await resetExternal(sql);
+  if (options.reset) await resetSchemas(sql);
   const uri = new URL(parsed.href);
   uri.username = "authenticator";
   uri.password = options.authenticatorPassword;
@@ -108,10 +108,12 @@ async function openExternal(databaseUrl: string, options: OpenOptions): Promise<
   };
 }
 
-async function resetExternal(sql: Sql): Promise<void> {
+/** Drop what migrations, the seed and the Auth bootstrap made, keeping roles and extensions. */
+export async function resetSchemas(sql: Sql): Promise<void> {
   await sql.unsafe(`
     drop schema if exists public cascade;
     drop schema if exists auth cascade;
+    drop schema if exists private cascade;
     drop schema if exists supabase_migrations cascade;
     create schema public;
   `).simple();
@@ -153,8 +155,10 @@ export async function bootstrap(
 }
 
 /** Apply `supabase/migrations/*.sql` not yet recorded, in file-name order, each in a transaction. */
-export async function migrate(sql: Sql): Promise<string[]> {
-  const dir = new URL("supabase/migrations/", root);
+export async function migrate(
+  sql: Sql,
+  dir: URL = new URL("supabase/migrations/", root),
+): Promise<string[]> {
   const files: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
     if (entry.isFile && entry.name.endsWith(".sql")) files.push(entry.name);
@@ -178,7 +182,14 @@ export async function migrate(sql: Sql): Promise<string[]> {
         await tx`insert into supabase_migrations.schema_migrations (version, name) values (${version}, ${name})`;
       });
     } catch (error) {
-      throw new Error(`migration ${file} failed: ${(error as Error).message}`);
+      // Postgres reports where in the text it failed: name the line, as an editor shows it.
+      const position = Number((error as { position?: string }).position);
+      const line = position > 0 ? `:${text.slice(0, position - 1).split("\n").length}` : "";
+      throw new Error(
+        `supabase/migrations/${file}${line}: ${
+          (error as Error).message
+        } (nothing of it was applied)`,
+      );
     }
     applied.push(file);
   }

@@ -7,7 +7,7 @@ import { type AuthConfig, loadConfig } from "../functions/_shared/mod.ts";
 import { type AuthService, createAuthService } from "./auth/handler.ts";
 import { type AuthSettings, readAuthSettings } from "./auth/settings.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "./body_limit.ts";
-import { type Database, freePort, openDatabase } from "./db.ts";
+import { bootstrap, type Database, freePort, openDatabase, resetSchemas } from "./db.ts";
 import { createGateway, type FunctionRegistry, functionRegistry } from "./gateway.ts";
 import { type ProcessRuntime, startProcessRuntime } from "./runtime/registry.ts";
 import { generateKeys, loadOrCreateKeys, publicSigningJwk, type StackKeys } from "./keys.ts";
@@ -122,7 +122,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       SB_JWT_SECRET: keys.jwtSecret,
       ...functionEnv,
     };
-    for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
+    // Functions imported into this process read their settings from its environment.
+    if (options.functionIsolation === "in-process") {
+      for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
+    }
     // The configuration every function reads; a bad AUTH_ISSUERS stops the start here.
     const config = loadConfig((name) => env[name] ?? Deno.env.get(name));
     await syncTokenIssuers(db.sql, tokenIssuerRows(config));
@@ -212,7 +215,37 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       log,
       ...(options.observeResponses ? { observe: options.observeResponses } : {}),
     });
-    server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, gateway);
+    // `deno task db reset` while the stack runs: the stack owns the database, so it resets it.
+    const resetDatabase = async (request: Request): Promise<Response> => {
+      const key = request.headers.get("apikey");
+      if (
+        request.method !== "POST" || key === null || config.apiKeys.match(key)?.kind !== "secret"
+      ) {
+        return Response.json(
+          { code: "invalid_api_key", message: "POST with the secret key as apikey." },
+          { status: 401 },
+        );
+      }
+      try {
+        await resetSchemas(db.sql);
+        const { applied } = await bootstrap(db.sql, keys.dbPassword);
+        await syncTokenIssuers(db.sql, tokenIssuerRows(config));
+        Deno.kill(pg.pid, "SIGUSR1"); // PostgREST reloads its schema cache
+        log(`[stack] database reset: ${applied.length} migrations applied, seed loaded`);
+        return Response.json({ applied });
+      } catch (error) {
+        return Response.json({ code: "reset_failed", message: (error as Error).message }, {
+          status: 400,
+        });
+      }
+    };
+    server = Deno.serve(
+      { hostname: "127.0.0.1", port, onListen: () => {} },
+      (request) =>
+        new URL(request.url).pathname === "/_local/db/reset"
+          ? resetDatabase(request)
+          : gateway(request),
+    );
 
     return {
       status,

@@ -1,14 +1,43 @@
-/** Where a running `deno task start` records its status for `status` and `token`. */
+/** Where a running `deno task start` records itself for `status`, `token`, `stop` and `db`. */
 import type { StackStatus } from "./stack.ts";
 
 /** Local state (keys, database, status) lives here; EDGE_STACK_DIR moves it. */
 export const STATE_DIR = Deno.env.get("EDGE_STACK_DIR") ??
   new URL("../.local", import.meta.url).pathname;
 export const STATUS_FILE = `${STATE_DIR}/status.json`;
+/** The process id of the running `deno task start` (kept apart: status --json keys are fixed). */
+export const PID_FILE = `${STATE_DIR}/stack.pid`;
 
 export async function writeStatus(status: StackStatus): Promise<void> {
-  await Deno.mkdir(STATUS_FILE.replace(/\/[^/]+$/, ""), { recursive: true });
+  await Deno.mkdir(STATE_DIR, { recursive: true });
   await Deno.writeTextFile(STATUS_FILE, JSON.stringify(status, null, 2), { mode: 0o600 });
+}
+
+export async function writePid(pid: number): Promise<void> {
+  await Deno.writeTextFile(PID_FILE, String(pid), { mode: 0o600 });
+}
+
+export async function clearRunning(): Promise<void> {
+  await Deno.remove(STATUS_FILE).catch(() => {});
+  await Deno.remove(PID_FILE).catch(() => {});
+}
+
+/** The stack this state directory's `start` runs, if it answers; null otherwise. */
+export async function findRunning(): Promise<{ status: StackStatus; pid: number | null } | null> {
+  try {
+    return { status: await readRunningStatus(), pid: await readPid() };
+  } catch {
+    return null;
+  }
+}
+
+async function readPid(): Promise<number | null> {
+  try {
+    const pid = Number(await Deno.readTextFile(PID_FILE));
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The status of the running stack, or an explanation of why there is none. */

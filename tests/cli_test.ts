@@ -22,7 +22,7 @@ const STATUS_KEYS = [
 
 async function run(stateDir: string, script: string, args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `stack/${script}.ts`, ...args],
+    args: ["run", "-A", "cli/main.ts", script, ...args],
     env: { EDGE_STACK_DIR: stateDir, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
@@ -36,7 +36,7 @@ async function run(stateDir: string, script: string, args: string[]) {
 
 async function start(stateDir: string, port: number, extra: string[] = []) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "stack/start.ts", "--port", String(port), ...extra],
+    args: ["run", "-A", "cli/main.ts", "start", "--port", String(port), ...extra],
     env: { EDGE_STACK_DIR: stateDir, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "null",
@@ -107,7 +107,7 @@ Deno.test("cli: start, status --json, token, curl as the user, Ctrl-C, restart, 
     await created.body?.cancel();
 
     const badSub = await run(stateDir, "token", ["--sub", "not-a-uuid"]);
-    assert.equal(badSub.code, 1);
+    assert.equal(badSub.code, 2);
     assert.match(badSub.stderr, /UUID/);
     assert.equal(badSub.stdout, "");
     assert.equal((await run(stateDir, "token", [])).code, 2);

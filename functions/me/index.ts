@@ -16,6 +16,12 @@ import {
   validateBody,
   withAuth,
 } from "../_shared/mod.ts";
+import type { SupabaseClient } from "@supabase/supabase-js";
+import type { Database, Tables, TablesInsert } from "../_shared/database.types.ts";
+
+/** The caller's client, typed by `deno task gen-types` (CI fails when the types are stale). */
+const typed = (ctx: Context) => ctx.supabase as unknown as SupabaseClient<Database>;
+type Profile = Pick<Tables<"profiles">, "user_id" | "display_name" | "avatar_url" | "updated_at">;
 
 const PROFILE_COLUMNS = "user_id, display_name, avatar_url, updated_at";
 const PROFILE_CHANGES = {
@@ -23,7 +29,7 @@ const PROFILE_CHANGES = {
   avatar_url: { type: "string", maxLength: 2048, nullable: true },
 } as const;
 
-function describe(ctx: Context, profile: unknown): Response {
+function describe(ctx: Context, profile: Profile | null): Response {
   const id = ctx.identity!;
   return json({
     id: id.id,
@@ -47,12 +53,14 @@ export default {
         throw new HttpError("invalid_body", "Send display_name and/or avatar_url.");
       }
       // user_id is never sent: the column defaults to requesting_user_id() from the token.
-      const { data, error, status } = await ctx.supabase.from("profiles")
-        .upsert(changes, { onConflict: "user_id" }).select(PROFILE_COLUMNS).single();
+      const { data, error, status } = await typed(ctx).from("profiles")
+        // validateBody checked each field against PROFILE_CHANGES (string or null).
+        .upsert(changes as TablesInsert<"profiles">, { onConflict: "user_id" })
+        .select(PROFILE_COLUMNS).single();
       if (error) throw fromDbError(error, status);
       return describe(ctx, data);
     }
-    const { data, error, status } = await ctx.supabase.from("profiles")
+    const { data, error, status } = await typed(ctx).from("profiles")
       .select(PROFILE_COLUMNS).maybeSingle();
     if (error) throw fromDbError(error, status);
     return describe(ctx, data);

@@ -1,0 +1,128 @@
+/**
+ * `deno task start`: boots the local stack, prints its URLs and keys like `supabase status`,
+ * and serves until Ctrl-C or `deno task stop`. `DATABASE_URL` switches from PGlite to an
+ * external PostgreSQL; `PORT` (or --port) moves the gateway off 54321.
+ */
+import { fail, parseOrExit, progress, type Verb } from "./args.ts";
+import { type StackStatus, startStack } from "../stack/stack.ts";
+import {
+  clearRunning,
+  findRunning,
+  STATE_DIR,
+  writePid,
+  writeStatus,
+} from "../stack/status_file.ts";
+
+export const start: Verb = {
+  name: "start",
+  supabase: "supabase start / supabase functions serve",
+  summary: "start the local stack (database, PostgREST, Auth, functions) and serve until Ctrl-C",
+  usage: [
+    "usage: deno task start [--reset] [--port N] [--env-file F] [--inspect FUNCTION]",
+    "  --reset     start from a fresh database (migrations, then supabase/seed.sql)",
+    "  --port      gateway port (default 54321, or PORT)",
+    "  --env-file  the functions' secrets (default functions/.env), as supabase functions serve",
+    "  --inspect   open the V8 inspector of one function on [edge_runtime] inspector_port",
+  ].join("\n"),
+  async run(argv) {
+    const { values } = parseOrExit(this, argv, {
+      reset: { type: "boolean", default: false },
+      port: { type: "string" },
+      "env-file": { type: "string" },
+      inspect: { type: "string" },
+    });
+    const portText = values.port ?? Deno.env.get("PORT") ?? "54321";
+    const port = Number(portText);
+    if (!/^\d+$/.test(portText) || port > 65535) {
+      fail(this, `--port must be a port number (0-65535), got "${portText}"`);
+    }
+    // One stack per state directory: its database files cannot be shared.
+    const running = await findRunning();
+    if (running) {
+      console.error(
+        `A local stack is already running at ${running.status.api_url} (pid ${running.pid}, state in ${STATE_DIR}).\n` +
+          "Stop it with `deno task stop`, or run a second one with EDGE_STACK_DIR=<another dir> and --port.",
+      );
+      return 1;
+    }
+    if (port !== 0) {
+      try {
+        Deno.listen({ hostname: "127.0.0.1", port }).close();
+      } catch {
+        console.error(`Port ${port} is in use by another program: pass --port N (or PORT).`);
+        return 1;
+      }
+    }
+    let envFile: string | undefined;
+    if (values["env-file"]) {
+      try {
+        envFile = await Deno.realPath(values["env-file"]);
+      } catch {
+        fail(this, `--env-file ${values["env-file"]}: no such file`);
+      }
+    }
+    progress("Starting the local stack...");
+    let stack;
+    try {
+      stack = await startStack({
+        port,
+        reset: values.reset ?? false,
+        dataDir: `${STATE_DIR}/db`,
+        keysPath: `${STATE_DIR}/keys.json`,
+        log: (line) => console.error(line),
+        ...(Deno.env.get("DATABASE_URL") ? { databaseUrl: Deno.env.get("DATABASE_URL")! } : {}),
+        ...(envFile ? { envFile } : {}),
+        ...(values.inspect ? { inspectFunction: values.inspect } : {}),
+      });
+    } catch (error) {
+      console.error(`The local stack could not start: ${(error as Error).message}`);
+      return 1;
+    }
+    await writeStatus(stack.status);
+    await writePid(Deno.pid);
+    console.log(formatStatus(stack.status, stack.db.kind, stack.bootMs));
+
+    let stopping = false;
+    const stop = async (signal: string, code = 0) => {
+      if (stopping) return;
+      stopping = true;
+      console.error(`\n${signal}: stopping the local stack...`);
+      await stack!.stop();
+      await clearRunning();
+      Deno.exit(code);
+    };
+    Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+    Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+    stack.crashed.then((code) => {
+      console.error(`PostgREST crashed (exit code ${code}). Stopping; run deno task start again.`);
+      stop("crash", 1);
+    });
+    await new Promise(() => {}); // serve until a signal
+    return 0;
+  },
+};
+
+function formatStatus(s: StackStatus, db: string, ms: number): string {
+  const rows: [string, string][] = [
+    ["API URL", s.api_url],
+    ["Functions URL", s.functions_url],
+    ["REST URL", `${s.api_url}/rest/v1`],
+    ["JWKS URL", s.jwks_url],
+    ["DB URL", s.db_url],
+    ["Publishable key", s.publishable_key],
+    ["Secret key", s.secret_key],
+    ["anon key", s.anon_key],
+    ["service_role key", s.service_role_key],
+    ["JWT secret", s.jwt_secret],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return [
+    `Local stack started in ${ms} ms (database: ${
+      db === "pglite" ? "PGlite" : "external PostgreSQL"
+    }).`,
+    "",
+    ...rows.map(([k, v]) => `${k.padStart(width)}: ${v}`),
+    "",
+    "Mint a user token: deno task token --sub <uuid>. Stop with Ctrl-C or deno task stop.",
+  ].join("\n");
+}

@@ -1,0 +1,265 @@
+/**
+ * The verbs of `deno task` as a user types them: help, bad input (one line, exit 2, never a
+ * stack trace), and each happy path. Verbs that write into the project run against a scratch
+ * copy (EDGE_PROJECT_ROOT); verbs that need a stack get one in a throwaway state dir.
+ */
+import assert from "node:assert/strict";
+import { freePort, migrate, openDatabase } from "../stack/db.ts";
+import { startStack } from "../stack/stack.ts";
+import { E2E } from "./helpers/stack.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+async function task(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/cli/main.ts`, ...args],
+    env: { NO_COLOR: "1", ...env },
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** A scratch project: README, config.toml, migrations, the shared core. */
+async function scratchProject(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "edge-cli-" });
+  await Deno.mkdir(`${dir}/supabase/migrations`, { recursive: true });
+  await Deno.mkdir(`${dir}/functions`, { recursive: true });
+  await Deno.mkdir(`${dir}/tests`, { recursive: true });
+  await Deno.copyFile(`${ROOT}/README.md`, `${dir}/README.md`);
+  await Deno.copyFile(`${ROOT}/supabase/config.toml`, `${dir}/supabase/config.toml`);
+  await Deno.copyFile(`${ROOT}/import_map.json`, `${dir}/import_map.json`);
+  await new Deno.Command("cp", { args: ["-r", `${ROOT}/functions/_shared`, `${dir}/functions/`] })
+    .output();
+  return dir;
+}
+
+const VERBS = ["start", "status", "stop", "new", "migration", "db", "gen-types", "token"];
+
+Deno.test("cli: help lists every verb; every verb answers --help and does nothing else", async () => {
+  const help = await task(["help"]);
+  assert.equal(help.code, 0);
+  for (const verb of [...VERBS, "test", "bench"]) {
+    assert.match(help.stdout, new RegExp(`^  ${verb} `, "m"), `help lists ${verb}`);
+  }
+  const scratch = await scratchProject();
+  try {
+    for (const verb of VERBS) {
+      const r = await task([verb, "--help"], { EDGE_PROJECT_ROOT: scratch });
+      assert.equal(r.code, 0, `${verb} --help`);
+      assert.match(r.stdout, new RegExp(`^usage: deno task ${verb}`), verb);
+    }
+    assert.deepEqual([...Deno.readDirSync(`${scratch}/functions`)].map((e) => e.name), ["_shared"]);
+  } finally {
+    await Deno.remove(scratch, { recursive: true });
+  }
+});
+
+Deno.test("cli: bad input is one clear line and exit code 2, never a stack trace", async () => {
+  const cases: [string[], RegExp][] = [
+    [["nonsense"], /unknown verb "nonsense"/],
+    [["token", "--bogus"], /Unknown option '--bogus'/],
+    [["token", "--sub", "x"], /--sub must be a UUID/],
+    [["token", "--sub", crypto.randomUUID(), "--exp=-10"], /--exp must be a whole number/],
+    [["token", "--sub", crypto.randomUUID(), "--exp", "abc"], /--exp must be a whole number/],
+    [["token", "--sub", crypto.randomUUID(), "--role", "postgres"], /--role must be one of/],
+    [["start", "--port", "99999"], /--port must be a port number/],
+    [["new", "9lives"], /invalid function name/],
+    [["new"], /a function name is required/],
+    [["migration", "new", "bad name!"], /invalid migration name/],
+    [["migration", "fly"], /unknown subcommand "fly"/],
+    [["db"], /a subcommand is required/],
+    [["gen-types", "--schema"], /argument missing/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await task(args, { EDGE_STACK_DIR: "/nonexistent-edge-state" });
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(" "));
+    assert.doesNotMatch(r.stderr, /^\s+at /m, `${args.join(" ")}: no stack trace`);
+  }
+});
+
+Deno.test({
+  name: "cli: new makes a function that works through the stack; its name is checked",
+  ...E2E,
+  async fn() {
+    const scratch = await scratchProject();
+    try {
+      const env = { EDGE_PROJECT_ROOT: scratch };
+      const made = await task(["new", "hello-world"], env);
+      assert.equal(made.code, 0, made.stderr);
+      const config = await Deno.readTextFile(`${scratch}/supabase/config.toml`);
+      assert.match(config, /\[functions\.hello-world\]\nenabled = true\nverify_jwt = false/);
+      assert.match(await Deno.readTextFile(`${scratch}/README.md`), /^\| `hello-world` \|/m);
+      assert.ok(Deno.statSync(`${scratch}/tests/hello_world_test.ts`).isFile);
+      const again = await task(["new", "hello-world"], env);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /already exists/);
+
+      const logs: string[] = [];
+      const stack = await startStack({
+        port: 0,
+        dataDir: null,
+        keysPath: null,
+        functionsDir: `${scratch}/functions`,
+        configToml: `${scratch}/supabase/config.toml`,
+        log: (line) => logs.push(line),
+      });
+      try {
+        const issued = await (await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
+          method: "POST",
+          headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
+          body: JSON.stringify({ sub: crypto.randomUUID() }),
+        })).json();
+        const r = await fetch(`${stack.status.functions_url}/hello-world`, {
+          headers: { authorization: `Bearer ${issued.access_token}` },
+        });
+        const body = await r.json();
+        assert.equal(r.status, 200, `${JSON.stringify(body)}\n${logs.join("\n")}`);
+        assert.deepEqual(body, { id: issued.user_id, profile: null });
+        assert.equal((await fetch(`${stack.status.functions_url}/hello-world`)).status, 401);
+      } finally {
+        await stack.stop();
+      }
+    } finally {
+      await Deno.remove(scratch, { recursive: true });
+    }
+  },
+});
+
+Deno.test("cli: migration new writes a timestamped file; list shows disk against database", async () => {
+  const scratch = await scratchProject();
+  const state = await Deno.makeTempDir({ prefix: "edge-state-" });
+  try {
+    const env = { EDGE_PROJECT_ROOT: scratch, EDGE_STACK_DIR: state };
+    const made = await task(["migration", "new", "add_tags"], env);
+    assert.equal(made.code, 0, made.stderr);
+    const [file] = [...Deno.readDirSync(`${scratch}/supabase/migrations`)].map((e) => e.name);
+    assert.match(file!, /^\d{14}_add_tags\.sql$/);
+    const listed = await task(["migration", "list"], env);
+    assert.equal(listed.code, 0);
+    assert.match(listed.stdout, new RegExp(`${file!.slice(0, 14)}\\s+yes\\s+no\\s+add_tags`));
+  } finally {
+    await Deno.remove(scratch, { recursive: true });
+    await Deno.remove(state, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "cli: a failing migration names its file and line and leaves nothing of itself behind",
+  ...E2E,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "edge-migrations-" });
+    const db = await openDatabase({ dataDir: null, authenticatorPassword: crypto.randomUUID() });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/20990101000000_broken.sql`,
+        "create table public.half_done (id int);\n\nselect * from no_such_table;\n",
+      );
+      await assert.rejects(
+        migrate(db.sql, new URL(`file://${dir}/`)),
+        /20990101000000_broken\.sql:3: relation "no_such_table" does not exist/,
+      );
+      const [{ exists }] = await db
+        .sql`select to_regclass('public.half_done') is not null as exists`;
+      assert.equal(exists, false, "the file's transaction was rolled back");
+    } finally {
+      await db.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("cli: gen-types --check fails on stale types and passes on fresh ones", async () => {
+  const scratch = await scratchProject();
+  try {
+    const env = { EDGE_PROJECT_ROOT: scratch };
+    const file = "functions/_shared/database.types.ts";
+    const fresh = await task(["gen-types", "--check"], env);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    await Deno.writeTextFile(`${scratch}/${file}`, "export type Database = {};\n");
+    const stale = await task(["gen-types", "--check"], env);
+    assert.equal(stale.code, 1);
+    assert.match(stale.stderr, /is stale: run `deno task gen-types --out/);
+    const printed = await task(["gen-types"], env);
+    assert.match(printed.stdout, /^export type Json =/);
+    assert.match(printed.stdout, /posts: \{\n\s+Row: \{/);
+  } finally {
+    await Deno.remove(scratch, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "cli: a second start names the running stack; stop stops it from another terminal; db reset",
+  ...E2E,
+  async fn() {
+    const state = await Deno.makeTempDir({ prefix: "edge-state-" });
+    const env = { EDGE_STACK_DIR: state };
+    const port = await freePort();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}/cli/main.ts`, "start", "--port", String(port)],
+      env: { ...env, NO_COLOR: "1" },
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let progressSeen = "";
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let printed = "";
+      while (!printed.includes("Stop with Ctrl-C")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`no start:\n${printed}`);
+        printed += value;
+      }
+      reader.releaseLock();
+      child.stdout.cancel().catch(() => {});
+      progressSeen = (await stderr.read()).value ?? "";
+      assert.match(progressSeen, /Starting the local stack/);
+
+      const second = await task(["start", "--port", String(await freePort())], env);
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, new RegExp(`already running at http://127\\.0\\.0\\.1:${port}`));
+
+      const s = JSON.parse((await task(["status", "--json"], env)).stdout);
+      const headers = { apikey: s.secret_key, "content-type": "application/json" };
+      await fetch(`${s.api_url}/rest/v1/posts`, {
+        method: "POST",
+        headers: { ...headers, prefer: "return=minimal" },
+        body: JSON.stringify({ title: "before reset", user_id: "someone" }),
+      }).then((r) => r.body?.cancel());
+      const reset = await task(["db", "reset"], env);
+      assert.equal(reset.code, 0, reset.stderr);
+      assert.match(reset.stdout, /Finished db reset/);
+      const titles = await (await fetch(`${s.api_url}/rest/v1/posts?select=title&order=id`, {
+        headers,
+      })).json();
+      assert.deepEqual(
+        titles.map((p: { title: string }) => p.title),
+        ["Notes on the Analytical Engine", "A second post by Ada", "Compilers"],
+        "after a reset: the seed only, and PostgREST sees the new tables",
+      );
+
+      const stopped = await task(["stop"], env);
+      assert.equal(stopped.code, 0, stopped.stderr);
+      assert.match(stopped.stdout, /Stopped/);
+      assert.equal((await child.status).code, 0);
+      const after = await task(["status"], env);
+      assert.equal(after.code, 1);
+      assert.equal((await task(["stop"], env)).stdout.trim(), "No local stack is running.");
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* stopped */ }
+      await stderr.cancel().catch(() => {});
+      await Deno.remove(state, { recursive: true });
+    }
+  },
+});
