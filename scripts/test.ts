@@ -9,6 +9,15 @@
  * one summary line for the two runs together.
  */
 import { startStack } from "../stack/stack.ts";
+
+if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  console.log(
+    "usage: deno task test [deno test arguments, e.g. tests/auth_api_test.ts --filter refresh]\n" +
+      "  starts the test identity providers and one local stack, runs deno test against it,\n" +
+      "  then checks every log line and response body for leaked secrets",
+  );
+  Deno.exit(0);
+}
 import { type StackContext, startProviders } from "../tests/helpers/stack.ts";
 
 const logPath = new URL("../.local/test-stack.log", import.meta.url).pathname;

@@ -55,6 +55,16 @@ Deno.test("cli: help lists every verb; every verb answers --help and does nothin
       assert.match(r.stdout, new RegExp(`^usage: deno task ${verb}`), verb);
     }
     assert.deepEqual([...Deno.readDirSync(`${scratch}/functions`)].map((e) => e.name), ["_shared"]);
+    for (const script of ["scripts/test.ts", "bench/run.ts"]) {
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${ROOT}/${script}`, "--help"],
+        cwd: ROOT,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(r.code, 0, script);
+      assert.match(new TextDecoder().decode(r.stdout), /^usage: deno task (test|bench)/);
+    }
   } finally {
     await Deno.remove(scratch, { recursive: true });
   }
