@@ -15,9 +15,9 @@
  */
 import { parseArgs } from "node:util";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { freePort } from "../stack/db.ts";
-import { startStack } from "../stack/stack.ts";
-import { createRestAuthorizer } from "../stack/rest_auth.ts";
+import { freePort } from "../stack/db/database.ts";
+import { startStack } from "../stack/start.ts";
+import { createRestAuthorizer } from "../stack/runtime/rest_auth.ts";
 
 const USAGE = [
   "usage: deno task bench [--quick] [--write] [--only verify|http|cold|stack]",

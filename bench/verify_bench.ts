@@ -8,7 +8,7 @@ import { createClient } from "@supabase/supabase-js";
 import { withSupabase } from "@supabase/server";
 import { exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from "jose";
 import { json, loadConfig, withAuth } from "../functions/_shared/mod.ts";
-import { TokenVerifier } from "../functions/_shared/verify.ts";
+import { TokenVerifier } from "../functions/_shared/parts.ts";
 
 const URL_ = "http://127.0.0.1:54321";
 const ISSUER = `${URL_}/auth/v1`;

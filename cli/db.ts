@@ -5,7 +5,7 @@
  * schema; otherwise the database in the state directory (or DATABASE_URL) is reset directly.
  */
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
-import { openDatabase } from "../stack/db.ts";
+import { openDatabase } from "../stack/db/database.ts";
 import { findRunning, STATE_DIR } from "../stack/status_file.ts";
 
 export const db: Verb = {

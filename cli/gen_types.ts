@@ -7,7 +7,7 @@
 import { generateTypescript, introspect, sortGeneratorMetadata } from "@supabase/postgrest-typegen";
 import { parseOrExit, progress, type Verb } from "./args.ts";
 import { PROJECT_ROOT } from "./new.ts";
-import { openDatabase } from "../stack/db.ts";
+import { openDatabase } from "../stack/db/database.ts";
 
 export const TYPES_FILE = "functions/_shared/database.types.ts";
 

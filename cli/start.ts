@@ -4,7 +4,7 @@
  * external PostgreSQL; `PORT` (or --port) moves the gateway off 54321.
  */
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
-import { type StackStatus, startStack } from "../stack/stack.ts";
+import { type StackStatus, startStack } from "../stack/start.ts";
 import {
   clearRunning,
   findRunning,

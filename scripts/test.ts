@@ -8,7 +8,7 @@
  * secrets. Afterwards `tests/after_suite/no_secrets.ts` checks both, and the runner prints
  * one summary line for the two runs together.
  */
-import { startStack } from "../stack/stack.ts";
+import { startStack } from "../stack/start.ts";
 
 if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
   console.log(

@@ -8,7 +8,7 @@
  * - the password PostgREST's `authenticator` role logs in with.
  */
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
-import { publicPart } from "../functions/_shared/jwks.ts";
+import { publicPart } from "../functions/_shared/parts.ts";
 
 export interface StackKeys {
   jwtSecret: string;

@@ -1,5 +1,5 @@
 /** Where a running `deno task start` records itself for `status`, `token`, `stop` and `db`. */
-import type { StackStatus } from "./stack.ts";
+import type { StackStatus } from "./start.ts";
 
 /** Local state (keys, database, status) lives here; EDGE_STACK_DIR moves it. */
 export const STATE_DIR = Deno.env.get("EDGE_STACK_DIR") ??

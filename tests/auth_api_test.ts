@@ -11,10 +11,10 @@ import {
   type SupabaseClient,
 } from "@supabase/supabase-js";
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
-import { startStack } from "../stack/stack.ts";
+import { startStack } from "../stack/start.ts";
 import { loadConfig, withAuth } from "../functions/_shared/mod.ts";
 import { adminSql, E2E, stackContext } from "./helpers/stack.ts";
-import type { StackStatus } from "../stack/stack.ts";
+import type { StackStatus } from "../stack/start.ts";
 import type { AuthSettings } from "../stack/auth/settings.ts";
 
 const ctx = await stackContext();

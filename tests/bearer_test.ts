@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { extractApiKey, extractBearer } from "../functions/_shared/bearer.ts";
-import { HttpError } from "../functions/_shared/errors.ts";
+import { extractApiKey, extractBearer } from "../functions/_shared/parts.ts";
+import { HttpError } from "../functions/_shared/parts.ts";
 
 function req(headers: [string, string][], url = "http://127.0.0.1/functions/v1/me"): Request {
   const h = new Headers();

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { decodeJwt, decodeProtectedHeader } from "jose";
-import { freePort } from "../stack/db.ts";
+import { freePort } from "../stack/db/database.ts";
 
 const STATUS_KEYS = [
   "api_url",

@@ -4,8 +4,8 @@
  * copy (EDGE_PROJECT_ROOT); verbs that need a stack get one in a throwaway state dir.
  */
 import assert from "node:assert/strict";
-import { freePort, migrate, openDatabase } from "../stack/db.ts";
-import { startStack } from "../stack/stack.ts";
+import { freePort, migrate, openDatabase } from "../stack/db/database.ts";
+import { startStack } from "../stack/start.ts";
 import { E2E } from "./helpers/stack.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

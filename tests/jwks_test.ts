@@ -1,6 +1,6 @@
 /** JwksKeySet against a real JWKS server on 127.0.0.1, with an injected clock. */
 import assert from "node:assert/strict";
-import { JwksKeySet, type JwksOptions } from "../functions/_shared/jwks.ts";
+import { JwksKeySet, type JwksOptions } from "../functions/_shared/parts.ts";
 import { ManualClock, startIssuer } from "./helpers/issuer_server.ts";
 import { makeKey } from "./helpers/keys.ts";
 import { rejects } from "./helpers/verifier_fixture.ts";

@@ -1,7 +1,7 @@
 /** Token structure and header checks: all must fail before any key lookup. */
 import assert from "node:assert/strict";
-import { HttpError } from "../functions/_shared/errors.ts";
-import { hasDuplicateTopLevelMember, parseJwt } from "../functions/_shared/jwt.ts";
+import { HttpError } from "../functions/_shared/parts.ts";
+import { hasDuplicateTopLevelMember, parseJwt } from "../functions/_shared/parts.ts";
 import { b64url, rawToken } from "./helpers/keys.ts";
 
 function code(token: string): string {

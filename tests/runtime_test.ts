@@ -4,7 +4,7 @@
  * own supabase/config.toml, so these tests can edit, break and starve functions freely.
  */
 import assert from "node:assert/strict";
-import { type Stack, startStack } from "../stack/stack.ts";
+import { type Stack, startStack } from "../stack/start.ts";
 import { E2E } from "./helpers/stack.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "edge-runtime-test-" });
@@ -307,7 +307,7 @@ Deno.test({
   name: "runtime: --inspect opens one function's V8 inspector on [edge_runtime] inspector_port",
   ...E2E,
   async fn() {
-    const { freePort } = await import("../stack/db.ts");
+    const { freePort } = await import("../stack/db/database.ts");
     const inspectorPort = await freePort();
     await Deno.writeTextFile(
       `${dir}/config.toml`,

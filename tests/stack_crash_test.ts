@@ -1,6 +1,6 @@
 /** A PostgREST crash is reported, not hidden: the stack says so and /rest/v1 answers 502. */
 import assert from "node:assert/strict";
-import { startStack } from "../stack/stack.ts";
+import { startStack } from "../stack/start.ts";
 
 Deno.test("stack: a PostgREST crash is logged, resolves `crashed`, and turns /rest/v1 into 502", async () => {
   const logs: string[] = [];

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createClient } from "@supabase/supabase-js";
-import { startStack } from "../stack/stack.ts";
+import { startStack } from "../stack/start.ts";
 import { appClient, startProviders, userToken } from "./helpers/stack.ts";
 import {
   foreignTokensAreRefused,

@@ -3,7 +3,7 @@
  * Auth stand-in, the gateway's key handling, and the CLI session the README shows.
  */
 import assert from "node:assert/strict";
-import { bootstrap, openDatabase } from "../stack/db.ts";
+import { bootstrap, openDatabase } from "../stack/db/database.ts";
 import { adminSql, appClient, E2E, stackContext, userToken } from "./helpers/stack.ts";
 
 const ctx = await stackContext();

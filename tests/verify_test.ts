@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { exportSPKI, SignJWT } from "jose";
 import { fixture, rejects, withFixture } from "./helpers/verifier_fixture.ts";
 import { b64url, makeKey, sign, supabaseClaims } from "./helpers/keys.ts";
-import { TokenVerifier } from "../functions/_shared/verify.ts";
+import { TokenVerifier } from "../functions/_shared/parts.ts";
 
 const UID = "8c6f4a8e-4a4e-4c7b-9f5e-0d4c1b2a3f10";
 const SESSION = "2b1f6c3e-9d0a-4e6b-8f7c-5a4d3c2b1a00";

@@ -8,7 +8,7 @@ export {
   type Handler,
   type VerifierChoices,
   withAuth,
-} from "./handler.ts";
+} from "./with_auth.ts";
 export { authenticate, type Caller, type CallerKind } from "./authenticate.ts";
 export { type Strategy, TokenVerifier, type VerifierOptions } from "./verify.ts";
 export { type IssuerSpec, type MachineRule, parseIssuers } from "./issuers.ts";
@@ -30,6 +30,6 @@ export { ConfigError, type ErrorCode, errorResponse, HttpError } from "./errors.
 export { json, noContent, readJsonObject, subPath, validateBody } from "./http.ts";
 export { fromDbError } from "./db_errors.ts";
 export { type FieldRule } from "./http.ts";
-export { ownedResource, type ResourceOptions } from "./resource.ts";
-export { encodeCursor, pageQuery } from "./resource.ts";
+export { ownedResource, type ResourceOptions } from "./owned_resource.ts";
+export { encodeCursor, pageQuery } from "./owned_resource.ts";
 export { type MintedToken, mintProjectToken } from "./mint.ts";

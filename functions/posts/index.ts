@@ -1,6 +1,6 @@
 /**
  * `posts`: each signed-in user's own posts. RLS alone keeps users apart; `user_id` comes
- * from the token (column default), never from the body. Routes: see _shared/resource.ts.
+ * from the token (column default), never from the body. Routes: see _shared/owned_resource.ts.
  */
 import { ownedResource, withAuth } from "../_shared/mod.ts";
 

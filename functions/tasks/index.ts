@@ -2,7 +2,7 @@
  * `tasks`: to-dos for users of a third-party identity provider (Clerk-style text ids such as
  * `user_2abc`). A native issuer's token goes straight to PostgREST, which trusts that
  * issuer's keys; `user_id text default requesting_user_id()` reads the id from `sub`.
- * Routes: see _shared/resource.ts; PATCH {"done": true} completes a task.
+ * Routes: see _shared/owned_resource.ts; PATCH {"done": true} completes a task.
  */
 import { ownedResource, withAuth } from "../_shared/mod.ts";
 

@@ -2,7 +2,7 @@
  * Auth's admin API (`/auth/v1/admin/users...`), for the secret key or a service_role token
  * only: what supabase-js `auth.admin.*` calls.
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/database.ts";
 import { AuthError, authJson, badRequest, notFound } from "./errors.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import type { AuthSettings } from "./settings.ts";

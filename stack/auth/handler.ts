@@ -15,7 +15,7 @@
  * a confirmation that can only be given through the admin API (`email_confirm: true`).
  */
 import { errors as joseErrors, importJWK, type JWK, jwtVerify } from "jose";
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/database.ts";
 import { publicSigningJwk, type StackKeys } from "../keys.ts";
 import { adminRoute } from "./admin.ts";
 import {

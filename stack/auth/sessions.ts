@@ -14,7 +14,7 @@
  *   is in the JWKS) or the legacy HS256 secret.
  */
 import { SignJWT } from "jose";
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/database.ts";
 import type { StackKeys } from "../keys.ts";
 import { badRequest } from "./errors.ts";
 import type { AuthSettings } from "./settings.ts";

@@ -2,7 +2,7 @@
  * Users as Supabase Auth keeps them (`auth.users`, `auth.identities`) and answers them
  * (its `models.User` JSON), plus the checks Auth makes on emails and passwords.
  */
-import type { Sql } from "../db.ts";
+import type { Sql } from "../db/database.ts";
 import { AuthError, badRequest, unprocessable } from "./errors.ts";
 import { MAX_PASSWORD_LENGTH } from "./passwords.ts";
 

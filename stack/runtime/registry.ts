@@ -11,7 +11,7 @@
  * function's name.
  */
 import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from "jose";
-import type { FunctionRegistry } from "../gateway.ts";
+import type { FunctionRegistry } from "./gateway.ts";
 import {
   BootError,
   FunctionProcess,

@@ -8,8 +8,8 @@
 import { importJWK, type JWK, SignJWT } from "jose";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import postgres from "postgres";
-import { freePort } from "../../stack/db.ts";
-import type { Stack, StackStatus } from "../../stack/stack.ts";
+import { freePort } from "../../stack/db/database.ts";
+import type { Stack, StackStatus } from "../../stack/start.ts";
 import { type IssuerServer, startIssuer } from "./issuer_server.ts";
 import { makeKey } from "./keys.ts";
 
@@ -120,7 +120,7 @@ export async function privateStack(): Promise<{
   logs: string[];
   stop(): Promise<void>;
 }> {
-  const { startStack } = await import("../../stack/stack.ts");
+  const { startStack } = await import("../../stack/start.ts");
   const providers = await startProviders();
   const logs: string[] = [];
   const stack = await startStack({

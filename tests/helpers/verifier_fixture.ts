@@ -1,12 +1,12 @@
 /** A TokenVerifier wired to real issuers on loopback: "Supabase" plus two third parties. */
 import assert from "node:assert/strict";
-import { HttpError } from "../../functions/_shared/errors.ts";
-import type { IssuerSpec } from "../../functions/_shared/issuers.ts";
+import { HttpError } from "../../functions/_shared/parts.ts";
+import type { IssuerSpec } from "../../functions/_shared/parts.ts";
 import {
   type Strategy,
   TokenVerifier,
   type VerifierOptions,
-} from "../../functions/_shared/verify.ts";
+} from "../../functions/_shared/parts.ts";
 import { type IssuerServer, ManualClock, startIssuer } from "./issuer_server.ts";
 import { HS_SECRET, makeKey, type TestKey } from "./keys.ts";
 

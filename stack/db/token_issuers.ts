@@ -3,8 +3,8 @@
  * configuration the functions read, so `requesting_user_id()` knows exactly the issuers
  * the functions and the gateway trust, with the same id prefixes, id claims and audiences.
  */
-import type { AuthConfig } from "../functions/_shared/mod.ts";
-import type { Sql } from "./db.ts";
+import type { AuthConfig } from "../../functions/_shared/mod.ts";
+import type { Sql } from "./database.ts";
 
 export interface TokenIssuerRow {
   iss: string;

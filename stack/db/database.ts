@@ -1,7 +1,7 @@
 /**
  * The local database: PGlite (real Postgres compiled to WASM) served on a loopback port
- * (stack/pglite_server.ts), or an external PostgreSQL when `DATABASE_URL` is set. Either way it is
- * bootstrapped like a hosted project (stack/sql/bootstrap.sql), then `supabase/migrations`
+ * (./pglite_server.ts), or an external PostgreSQL when `DATABASE_URL` is set. Either way it is
+ * bootstrapped like a hosted project (./bootstrap.sql), then `supabase/migrations`
  * run in file-name order (each once, recorded in supabase_migrations.schema_migrations),
  * then `supabase/seed.sql` on a fresh database.
  *
@@ -39,7 +39,7 @@ export interface OpenOptions {
   authenticatorPassword: string;
 }
 
-const root = new URL("../", import.meta.url);
+const root = new URL("../../", import.meta.url);
 
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   const db = options.databaseUrl
@@ -129,7 +129,7 @@ export async function bootstrap(
 ): Promise<{ applied: string[] }> {
   const [{ fresh }] = await sql<{ fresh: boolean }[]>`
     select to_regclass('supabase_migrations.schema_migrations') is null as fresh`;
-  await sql.unsafe(await Deno.readTextFile(new URL("stack/sql/bootstrap.sql", root))).simple();
+  await sql.unsafe(await Deno.readTextFile(new URL("./bootstrap.sql", import.meta.url))).simple();
   await sql.unsafe(
     `alter role authenticator with login password '${authenticatorPassword.replace(/'/g, "''")}'`,
   );

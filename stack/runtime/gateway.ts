@@ -2,15 +2,15 @@
  * The API gateway on 127.0.0.1 (54321 by default), routing like a hosted project's:
  *
  *   /rest/v1/*                -> PostgREST, after the same checks a function makes
- *                                (stack/rest_auth.ts): API keys become role JWTs, tokens
+ *                                (./rest_auth.ts): API keys become role JWTs, tokens
  *                                are verified against their issuer entry
  *   /auth/v1/*                -> the local Auth (stack/auth/handler.ts)
  *   /functions/v1/<name>/...  -> functions/<name>/index.ts (`export default { fetch }`)
  *   /health                   -> stack health
  *
- * Request bodies to /rest/v1 and /functions/v1 are capped (stack/body_limit.ts).
+ * Request bodies to /rest/v1 and /functions/v1 are capped (./body_limit.ts).
  */
-import { errorResponse, HttpError } from "../functions/_shared/mod.ts";
+import { errorResponse, HttpError } from "../../functions/_shared/mod.ts";
 import { limitBody, tooLarge } from "./body_limit.ts";
 import { GatewayKeyError, type RestAuthorizer } from "./rest_auth.ts";
 

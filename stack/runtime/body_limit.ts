@@ -4,7 +4,7 @@
  * about 6 GB). A declared `content-length` over the cap is refused before a byte is read;
  * a streamed body is counted as it arrives and cut off at the cap.
  */
-import { errorResponse, HttpError } from "../functions/_shared/mod.ts";
+import { errorResponse, HttpError } from "../../functions/_shared/mod.ts";
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 

@@ -26,7 +26,7 @@ import {
   type Identity,
   looksLikeApiKey,
   type TokenVerifier,
-} from "../functions/_shared/mod.ts";
+} from "../../functions/_shared/mod.ts";
 
 export interface RestAuthOptions {
   config: AuthConfig;

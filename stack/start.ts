@@ -6,15 +6,15 @@ import type { JWK } from "jose";
 import { type AuthConfig, loadConfig } from "../functions/_shared/mod.ts";
 import { type AuthService, createAuthService } from "./auth/handler.ts";
 import { type AuthSettings, readAuthSettings } from "./auth/settings.ts";
-import { DEFAULT_MAX_BODY_BYTES } from "./body_limit.ts";
-import { bootstrap, type Database, freePort, openDatabase, resetSchemas } from "./db.ts";
-import { createGateway, type FunctionRegistry, functionRegistry } from "./gateway.ts";
+import { DEFAULT_MAX_BODY_BYTES } from "./runtime/body_limit.ts";
+import { bootstrap, type Database, freePort, openDatabase, resetSchemas } from "./db/database.ts";
+import { createGateway, type FunctionRegistry, functionRegistry } from "./runtime/gateway.ts";
 import { type ProcessRuntime, startProcessRuntime } from "./runtime/registry.ts";
 import { generateKeys, loadOrCreateKeys, publicSigningJwk, type StackKeys } from "./keys.ts";
-import { findPostgrest, type Postgrest, startPostgrest } from "./postgrest.ts";
+import { findPostgrest, type Postgrest, startPostgrest } from "./db/postgrest.ts";
 import { base64url } from "./keys.ts";
-import { createRestAuthorizer } from "./rest_auth.ts";
-import { syncTokenIssuers, tokenIssuerRows } from "./token_issuers.ts";
+import { createRestAuthorizer } from "./runtime/rest_auth.ts";
+import { syncTokenIssuers, tokenIssuerRows } from "./db/token_issuers.ts";
 
 export interface StackOptions {
   /** Gateway port; 0 picks a free one. Default 54321. */
@@ -131,7 +131,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await syncTokenIssuers(db.sql, tokenIssuerRows(config));
 
     // PostgREST trusts the project's keys only: other issuers' tokens are checked and
-    // re-signed by the gateway (stack/rest_auth.ts), which knows their limits.
+    // re-signed by the gateway (stack/runtime/rest_auth.ts), which knows their limits.
     postgrest = await startPostgrest(bin, {
       dbUri: db.postgrestUri,
       singleSession: db.singleSession,

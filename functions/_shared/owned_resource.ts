@@ -11,7 +11,7 @@
  *
  * Another user's row is indistinguishable from a missing one: RLS returns nothing, so 404.
  */
-import type { Context, Handler } from "./handler.ts";
+import type { Context, Handler } from "./with_auth.ts";
 import { fromDbError } from "./db_errors.ts";
 import { HttpError } from "./errors.ts";
 import { type FieldRule, json, noContent, readJsonObject, validateBody } from "./http.ts";
