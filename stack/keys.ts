@@ -7,7 +7,7 @@
  * - an ES256 signing key (with `kid`) for user access tokens;
  * - the password PostgREST's `authenticator` role logs in with.
  */
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { base64url as joseBase64url, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { publicPart } from "../functions/_shared/parts.ts";
 
 export interface StackKeys {
@@ -69,5 +69,5 @@ export function publicSigningJwk(keys: StackKeys): JWK & { kid: string } {
 }
 
 export function base64url(text: string): string {
-  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return joseBase64url.encode(text);
 }

@@ -1,4 +1,5 @@
 /** Where a running `deno task start` records itself for `status`, `token`, `stop` and `db`. */
+import { withTimeout } from "../functions/_shared/parts.ts";
 import type { StackStatus } from "./start.ts";
 
 /** Local state (keys, database, status) lives here; EDGE_STACK_DIR moves it. */
@@ -49,7 +50,7 @@ export async function readRunningStatus(): Promise<StackStatus> {
     throw new Error("The local stack is not running: start it with `deno task start`.");
   }
   try {
-    const r = await fetch(`${status.api_url}/health`, { signal: AbortSignal.timeout(2_000) });
+    const r = await withTimeout(fetch, 2_000)(`${status.api_url}/health`);
     await r.body?.cancel();
   } catch {
     throw new Error(

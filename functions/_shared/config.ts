@@ -6,7 +6,7 @@
 import { ApiKeyRing } from "./apikeys.ts";
 import { ConfigError } from "./errors.ts";
 import { type IssuerSpec, parseIssuers } from "./issuers.ts";
-import { isLoopbackHost } from "./jwks.ts";
+import { isLoopbackHost } from "./outgoing.ts";
 
 export type EnvReader = (name: string) => string | undefined;
 

@@ -14,17 +14,8 @@
  */
 import { importJWK, type JWK } from "jose";
 import { HttpError } from "./errors.ts";
-import { readAtMost } from "./http.ts";
-import { discoveryUrl } from "./issuers.ts";
+import { assertSafeUrl, fetchJson, type FetchLimits } from "./outgoing.ts";
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm, base64UrlToBytes } from "./jwt.ts";
-
-export interface FetchLimits {
-  /** Abort a fetch after this many milliseconds. */
-  timeoutMs: number;
-  /** Refuse a response body larger than this. */
-  maxBytes: number;
-  fetch: typeof fetch;
-}
 
 export interface JwksOptions extends Partial<FetchLimits> {
   /** Keys known up front (e.g. `SUPABASE_JWKS`); they never expire and are checked first. */
@@ -203,53 +194,6 @@ export class JwksKeySet {
     assertSafeUrl(url, "JWKS URL");
     this.#resolvedUrl = url;
     return url;
-  }
-}
-
-/** OIDC discovery: the issuer's `jwks_uri`, from a document that must name the same issuer. */
-export async function discoverJwksUrl(issuer: string, limits: FetchLimits): Promise<URL> {
-  const where = discoveryUrl(issuer);
-  assertSafeUrl(where, "OIDC discovery URL");
-  const doc = await fetchJson(where, limits) as { issuer?: unknown; jwks_uri?: unknown };
-  if (doc.issuer !== issuer) throw new Error(`${where.href} names a different issuer`);
-  if (typeof doc.jwks_uri !== "string") throw new Error(`${where.href} has no jwks_uri`);
-  return new URL(doc.jwks_uri);
-}
-
-/** `https:` anywhere, `http:` only to this machine: a key fetched in clear text can be swapped. */
-export function assertSafeUrl(url: URL, what: string): void {
-  if (url.protocol === "https:") return;
-  if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return;
-  throw new Error(`${what} must use https (plain http is allowed for loopback only)`);
-}
-
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, "");
-  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
-}
-
-/** GET a JSON document with a timeout, a body size cap, and no redirects. */
-export async function fetchJson(url: URL, limits: FetchLimits): Promise<unknown> {
-  const response = await limits.fetch(url, {
-    redirect: "manual",
-    signal: AbortSignal.timeout(limits.timeoutMs),
-    headers: { accept: "application/json" },
-  });
-  if (response.status !== 200) {
-    await response.body?.cancel();
-    throw new Error(`${url.href} answered HTTP ${response.status}`);
-  }
-  const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > limits.maxBytes) {
-    await response.body?.cancel();
-    throw new Error(`${url.href} body exceeds ${limits.maxBytes} bytes`);
-  }
-  const bytes = await readAtMost(response.body, limits.maxBytes);
-  if (bytes === null) throw new Error(`${url.href} body exceeds ${limits.maxBytes} bytes`);
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw new Error(`${url.href} did not return JSON`);
   }
 }
 

@@ -14,6 +14,7 @@
  * `is_anonymous`: only Supabase Auth can vouch for those.
  */
 import { importJWK, type JWK, SignJWT } from "jose";
+import { importHmacKey } from "./hmac.ts";
 import { publicPart } from "./jwks.ts";
 import type { AuthConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
@@ -69,13 +70,9 @@ export async function mintProjectToken(
   const kid = signingJwk?.kid ?? hs256Kid;
   let key = signingKeys.get(config);
   if (!key) {
-    key = signingJwk ? importJWK(signingJwk, alg) as Promise<CryptoKey> : crypto.subtle.importKey(
-      "raw",
-      config.jwtSecret! as BufferSource,
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
+    key = signingJwk
+      ? importJWK(signingJwk, alg) as Promise<CryptoKey>
+      : importHmacKey(config.jwtSecret!, ["sign"]);
     signingKeys.set(config, key);
   }
   const token = await new SignJWT(claims)

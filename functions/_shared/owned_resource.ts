@@ -11,6 +11,7 @@
  *
  * Another user's row is indistinguishable from a missing one: RLS returns nothing, so 404.
  */
+import { base64url } from "jose";
 import type { Context, Handler } from "./with_auth.ts";
 import { fromDbError } from "./db_errors.ts";
 import { HttpError } from "./errors.ts";
@@ -131,14 +132,14 @@ function parseLimit(raw: string | null, fallback: number, max: number): number {
 
 /** Cursors are opaque to clients: base64url of the last id seen. */
 export function encodeCursor(id: number): string {
-  return btoa(`id:${id}`).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  return base64url.encode(`id:${id}`);
 }
 
 function parseCursor(raw: string | null): number | null {
   if (raw === null) return null;
   let decoded = "";
   try {
-    decoded = atob(raw.replace(/-/g, "+").replace(/_/g, "/"));
+    decoded = new TextDecoder().decode(base64url.decode(raw));
   } catch { /* reported below */ }
   const match = /^id:([1-9][0-9]{0,15})$/.exec(decoded);
   if (!match) throw new HttpError("bad_request", "cursor is not one this API issued.");

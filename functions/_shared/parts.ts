@@ -8,3 +8,5 @@ export { publicPart } from "./jwks.ts";
 export { hasDuplicateTopLevelMember } from "./jwt.ts";
 export { type IdentitySource, toIdentity } from "./identity.ts";
 export { guessProvider } from "./issuers.ts";
+export { fetchJson, type FetchLimits, withTimeout } from "./outgoing.ts";
+export { importHmacKey } from "./hmac.ts";

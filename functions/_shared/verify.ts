@@ -30,7 +30,9 @@ import {
   toIdentity,
 } from "./identity.ts";
 import type { IssuerSpec } from "./issuers.ts";
-import { discoverJwksUrl, type FetchLimits, JwksKeySet, type JwksOptions } from "./jwks.ts";
+import { importHmacKey } from "./hmac.ts";
+import { JwksKeySet, type JwksOptions } from "./jwks.ts";
+import { discoverJwksUrl, type FetchLimits, withTimeout } from "./outgoing.ts";
 import { type AsymmetricAlgorithm, isAsymmetric, type JwtPayload, parseJwt } from "./jwt.ts";
 import { type CachedVerification, TokenCache } from "./token_cache.ts";
 
@@ -364,10 +366,7 @@ export class TokenVerifier {
     const baseFetch = this.#fetch;
     this.#authClient = createClient(url, apiKey, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-      global: {
-        fetch: (input, init) =>
-          baseFetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }),
-      },
+      global: { fetch: withTimeout(baseFetch, timeoutMs) },
     });
     return this.#authClient;
   }
@@ -385,7 +384,7 @@ export class TokenVerifier {
     this.#byIssuer.set(spec.issuer, {
       spec,
       keys: new JwksKeySet(options),
-      ...(secret ? { hmac: importHmacKey(secret) } : {}),
+      ...(secret ? { hmac: importHmacKey(secret, ["verify"]) } : {}),
     });
   }
 
@@ -395,7 +394,7 @@ export class TokenVerifier {
     this.#byIssuer.set(spec.issuer, {
       spec,
       keys,
-      ...(minted.secret ? { hmac: importHmacKey(minted.secret) } : {}),
+      ...(minted.secret ? { hmac: importHmacKey(minted.secret, ["verify"]) } : {}),
     });
   }
 }
@@ -424,19 +423,6 @@ function projectIssuer(issuer: string, mode: "supabase" | "minted"): IssuerSpec 
 /** A role name fit for a message: what a token says is never echoed unless it is plain. */
 function safeRole(role: string): string {
   return /^[a-z_][a-z0-9_]{0,62}$/.test(role) ? role : "(not a role name)";
-}
-
-/** HS256 keys are imported once per issuer (jose would import raw bytes on every call). */
-function importHmacKey(secret: Uint8Array): Promise<CryptoKey> {
-  return crypto.subtle.importKey(
-    "raw",
-    secret as BufferSource,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    [
-      "verify",
-    ],
-  );
 }
 
 function identitySource(spec: IssuerSpec, claims: JwtPayload): IdentitySource {

@@ -27,6 +27,7 @@ import {
   looksLikeApiKey,
   type TokenVerifier,
 } from "../../functions/_shared/mod.ts";
+import { importHmacKey } from "../../functions/_shared/parts.ts";
 
 export interface RestAuthOptions {
   config: AuthConfig;
@@ -92,15 +93,7 @@ class ResignCache {
   readonly #key: Promise<CryptoKey> | null;
 
   constructor(config: AuthConfig, readonly size: number) {
-    this.#key = config.jwtSecret
-      ? crypto.subtle.importKey(
-        "raw",
-        config.jwtSecret as BufferSource,
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign"],
-      )
-      : null;
+    this.#key = config.jwtSecret ? importHmacKey(config.jwtSecret, ["sign"]) : null;
   }
 
   async get(token: string, identity: Identity): Promise<string> {
