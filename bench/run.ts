@@ -12,6 +12,8 @@
  *      PostgREST directly (same token, same run), and the rule alone, in process
  *   7. the local Auth: password sign-in and refresh latency through the gateway, sign-ins/s
  *   8. functions in their own processes next to functions imported into the stack
+ *   9. the full request path, with targets: PGlite (and PostgreSQL when BENCH_DATABASE_URL or
+ *      TEST_DATABASE_URL is set) x HS256 / ES256 x PostgREST directly, /rest/v1, a function
  */
 import { parseArgs } from "node:util";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
@@ -20,13 +22,15 @@ import { startStack } from "../stack/start.ts";
 import { createRestAuthorizer } from "../stack/runtime/rest_auth.ts";
 
 const USAGE = [
-  "usage: deno task bench [--quick] [--write] [--only verify|http|cold|stack]",
+  "usage: deno task bench [--quick] [--write] [--only verify|http|cold|stack|matrix]",
   "  --quick  shorter loads (a smoke run); never written",
   "  --write  write the table to docs/BENCHMARKS.md (otherwise it is only printed)",
   "  --only   run one scenario: verify (micro + in process), http (load vs @supabase/server),",
-  "           cold (cold start), stack (me, /rest/v1, Auth, function isolation)",
+  "           cold (cold start), stack (me, /rest/v1, Auth, function isolation),",
+  "           matrix (the full request path: PGlite and BENCH_DATABASE_URL x HS256/ES256 x",
+  "           PostgREST directly, /rest/v1, /functions/v1/me)",
 ].join("\n");
-const SCENARIOS = ["verify", "http", "cold", "stack"];
+const SCENARIOS = ["verify", "http", "cold", "stack", "matrix"];
 let flags;
 try {
   flags = parseArgs({
@@ -73,6 +77,86 @@ async function rate(url: string, bearer: string): Promise<number> {
   const other = Object.keys(result.statuses).filter((status) => status !== "200");
   if (other.length > 0) throw new Error(`${url}: ${JSON.stringify(result.statuses)}`);
   return result.rps;
+}
+
+/** Section 9: one stack, both algorithms, the three ways to one row; rows with targets. */
+async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
+  console.error(`bench: the full request path on ${label}...`);
+  const stack = await startStack({
+    port: 0,
+    dataDir: null,
+    keysPath: null,
+    log: () => {},
+    ...(databaseUrl ? { databaseUrl, reset: true } : {}),
+  });
+  const out: Row[] = [];
+  try {
+    const r: Record<string, number> = {};
+    for (const alg of ["HS256", "ES256"] as const) {
+      const token = (await (await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
+        method: "POST",
+        headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
+        body: JSON.stringify({ sub: crypto.randomUUID(), alg }),
+      })).json()).access_token as string;
+      // One warm-up second per path (JIT, connection pools, caches), then the measured load.
+      for (
+        const url of [
+          `${stack.postgrestUrl}/posts?select=id&limit=1`,
+          `${stack.status.api_url}/rest/v1/posts?select=id&limit=1`,
+          `${stack.status.functions_url}/me`,
+        ]
+      ) await load(url, token, 1, 16);
+      r[`direct ${alg}`] = await rate(`${stack.postgrestUrl}/posts?select=id&limit=1`, token);
+      r[`rest ${alg}`] = await rate(
+        `${stack.status.api_url}/rest/v1/posts?select=id&limit=1`,
+        token,
+      );
+      r[`me ${alg}`] = await rate(`${stack.status.functions_url}/me`, token);
+    }
+    const rps = (v: number) => `${Math.round(v)} req/s`;
+    for (const alg of ["HS256", "ES256"]) {
+      out.push([
+        `${label}, ${alg}: PostgREST directly / \`/rest/v1\` / \`/functions/v1/me\``,
+        `${rps(r[`direct ${alg}`]!)} / ${rps(r[`rest ${alg}`]!)} / ${rps(r[`me ${alg}`]!)}`,
+        "",
+        "",
+        "(for information)",
+        "",
+      ]);
+    }
+    const target = (what: string, ratio: number, goal: number, compared: string) =>
+      out.push([
+        `${label}: ${what}`,
+        `${x(ratio)}`,
+        compared,
+        `${x(ratio)}`,
+        `>= ${goal}x`,
+        verdict(ratio >= goal),
+      ]);
+    target(
+      "`/rest/v1` with an ES256 token vs an HS256 token",
+      r["rest ES256"]! / r["rest HS256"]!,
+      0.9,
+      `${rps(r["rest ES256"]!)} vs ${rps(r["rest HS256"]!)}`,
+    );
+    for (const alg of ["HS256", "ES256"]) {
+      target(
+        `\`/rest/v1\` through the gateway vs PostgREST directly, ${alg}`,
+        r[`rest ${alg}`]! / r[`direct ${alg}`]!,
+        0.9,
+        `${rps(r[`rest ${alg}`]!)} vs ${rps(r[`direct ${alg}`]!)}`,
+      );
+      target(
+        `\`/functions/v1/me\` vs \`/rest/v1\`, ${alg}`,
+        r[`me ${alg}`]! / r[`rest ${alg}`]!,
+        0.75,
+        `${rps(r[`me ${alg}`]!)} vs ${rps(r[`rest ${alg}`]!)}`,
+      );
+    }
+  } finally {
+    await stack.stop();
+  }
+  return out;
 }
 
 const fmt = (v: number) =>
@@ -612,6 +696,14 @@ if (want("stack")) {
     "",
   ]);
 }
+if (want("matrix")) {
+  const databases: [string, string | undefined][] = [["PGlite", undefined]];
+  const pgUrl = Deno.env.get("BENCH_DATABASE_URL") ?? Deno.env.get("TEST_DATABASE_URL");
+  if (pgUrl) databases.push(["PostgreSQL", pgUrl]);
+  else console.error("bench: no BENCH_DATABASE_URL: the matrix runs on PGlite only");
+  for (const [label, databaseUrl] of databases) rows.push(...await fullPath(label, databaseUrl));
+}
+
 await jwksServer.shutdown();
 
 const header: Row = ["measurement", "ours", "compared with", "ratio", "target", "result"];
@@ -643,6 +735,7 @@ if (flags.write) {
       `- Full \`me\`: the real function through the local stack (PGlite, PostgREST 12); PGlite serves one session, so this row measures the stack, not the auth core.\n` +
       `- /rest/v1: \`GET /posts?select=id&limit=1\` with 16 keep-alive clients for ${LOAD_SECONDS} s each, through the gateway (the token rule, then the proxy) and straight to PostgREST's port, same stack and tokens. The rule alone: \`createRestAuthorizer\` called in process 100,000 times with one token (verified once, then cached).\n` +
       `- Function isolation: the same \`me\` request over HTTP, 16 clients, with the function imported into the stack's process (section 5) and in its own process (the default), plus the first request's latency (spawn, module load, answer) next to a Worker importing the same module.\n` +
+      `- Full path (section 9): \`GET /posts?select=id&limit=1\` straight to PostgREST and through \`/rest/v1\`, and \`/functions/v1/me\` (verify, user-scoped client, one profile row through \`/rest/v1\`), 16 keep-alive clients for ${LOAD_SECONDS} s each, one stack per database, functions in their own processes; any non-200 under load stops the bench.\n` +
       `- Local Auth: \`POST /auth/v1/token\` through the gateway on PGlite, one user, sequential requests (median), then 8 concurrent clients for ${LOAD_SECONDS} s for the sign-in rate; bcrypt cost 10 (Supabase Auth's) in two worker threads.\n`,
   );
   await run(["fmt", "docs/BENCHMARKS.md"]); // keep `deno fmt --check` green

@@ -133,6 +133,10 @@ Deno.test({
         headers: { apikey: s.publishable_key, authorization: `Bearer ${u.token}` },
       });
       assert.equal(rest.status, 200, alg);
+      // Where the time went: the gateway's token rule, then PostgREST's own phases.
+      const timing = rest.headers.get("server-timing") ?? "";
+      assert.match(timing, /^gateway;desc="token rule";dur=\d+\.\d+, /, alg);
+      assert.match(timing, /jwt;dur=/, alg);
       await rest.body?.cancel();
       const user = await fetch(`${s.api_url}/auth/v1/user`, {
         headers: { apikey: s.publishable_key, authorization: `Bearer ${u.token}` },

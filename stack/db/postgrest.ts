@@ -75,7 +75,7 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
   const env: Record<string, string> = {
     PGRST_DB_URI: options.dbUri,
     PGRST_DB_SCHEMAS: "public",
-    PGRST_DB_EXTRA_SEARCH_PATH: "public",
+    PGRST_DB_EXTRA_SEARCH_PATH: "public, extensions",
     PGRST_DB_ANON_ROLE: "anon",
     PGRST_DB_MAX_ROWS: "1000",
     PGRST_JWT_SECRET: JSON.stringify(options.jwks),
@@ -83,6 +83,12 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
     PGRST_SERVER_PORT: String(port),
     PGRST_ADMIN_SERVER_PORT: String(adminPort),
     PGRST_LOG_LEVEL: "warn",
+    // A token's signature is checked once, then cached until it expires (at most an hour):
+    // without this, every ES256 request costs PostgREST an ECDSA verification.
+    PGRST_JWT_CACHE_MAX_LIFETIME: "3600",
+    // Server-Timing (jwt, parse, plan, transaction, response) reaches the client through the
+    // gateway, so a slow request shows where its time went.
+    PGRST_SERVER_TIMING_ENABLED: "true",
     PGRST_DB_POOL: options.singleSession ? "1" : "10",
     PGRST_DB_PREPARED_STATEMENTS: options.singleSession ? "false" : "true",
     PGRST_DB_CHANNEL_ENABLED: options.singleSession ? "false" : "true",

@@ -161,6 +161,7 @@ async function rest(request: Request, url: URL, deps: GatewayDeps): Promise<Resp
     );
   }
   let authorization: string;
+  const ruleStarted = performance.now();
   try {
     authorization = await deps.restAuthorization(request);
   } catch (error) {
@@ -184,7 +185,13 @@ async function rest(request: Request, url: URL, deps: GatewayDeps): Promise<Resp
       body: limited.request.body,
       redirect: "manual",
     });
-    return new Response(response.body, response);
+    // PostgREST's Server-Timing (jwt, parse, plan, transaction, response), plus the gateway's
+    // own token rule, so a client sees where a request's time went.
+    const timed = new Response(response.body, response);
+    const gate = `gateway;desc="token rule";dur=${(performance.now() - ruleStarted).toFixed(2)}`;
+    const upstreamTiming = response.headers.get("server-timing");
+    timed.headers.set("server-timing", upstreamTiming ? `${gate}, ${upstreamTiming}` : gate);
+    return timed;
   } catch (error) {
     if (limited.exceeded()) return tooLarge(deps.maxBodyBytes);
     throw error;
