@@ -176,6 +176,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       apiKeyKind: (v) => (v === null ? null : config.apiKeys.match(v)?.kind ?? null),
     });
     const authHandler = authService.handle;
+    const maxBodyBytes = options.maxBodyBytes ??
+      positiveInteger("GATEWAY_MAX_BODY_BYTES", env.GATEWAY_MAX_BODY_BYTES) ??
+      DEFAULT_MAX_BODY_BYTES;
     const functionsDir = options.functionsDir ?? new URL("functions", root).pathname;
     let functions: FunctionRegistry;
     if (options.functionIsolation === "in-process") {
@@ -187,8 +190,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         importMap: new URL("import_map.json", root).pathname,
         denoConfig: new URL("deno.json", root).pathname,
         envFile: options.envFile ?? `${functionsDir}/.env`,
-        // Inside a function, SUPABASE_URL is the gateway, as on the platform.
-        baseEnv: env,
+        // Inside a function, SUPABASE_URL is the gateway, as on the platform; its own
+        // /rest/v1 calls go straight to PostgREST after the same checks (function_host.ts).
+        baseEnv: {
+          ...env,
+          SUPABASE_INTERNAL_POSTGREST_URL: pg.url,
+          SUPABASE_INTERNAL_MAX_BODY_BYTES: String(maxBodyBytes),
+        },
         jwtSecret: keys.jwtSecret,
         signingJwk: publicSigningJwk(keys) as JWK,
         log,
@@ -208,9 +216,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         anonToken: keys.anonKey,
         serviceRoleToken: keys.serviceRoleKey,
       }),
-      maxBodyBytes: options.maxBodyBytes ??
-        positiveInteger("GATEWAY_MAX_BODY_BYTES", env.GATEWAY_MAX_BODY_BYTES) ??
-        DEFAULT_MAX_BODY_BYTES,
+      maxBodyBytes,
       functions,
       log,
       ...(options.observeResponses ? { observe: options.observeResponses } : {}),

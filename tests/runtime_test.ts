@@ -70,6 +70,19 @@ export default { fetch: () => { for (;;) keep.push(new Array(1_000_000).fill(kee
 };
 `,
   "secure/index.ts": `export default { fetch: () => new Response("inside") };\n`,
+  "restcall/index.ts": `export default {
+  fetch: async (req: Request) => {
+    const r = await fetch(Deno.env.get("SUPABASE_URL") + "/rest/v1/posts?select=id", {
+      headers: {
+        apikey: Deno.env.get("SUPABASE_ANON_KEY")!,
+        authorization: req.headers.get("authorization") ?? "",
+      },
+    });
+    const internal = Object.keys(Deno.env.toObject()).filter((k) => k.startsWith("SUPABASE_INTERNAL_"));
+    return Response.json({ status: r.status, body: await r.json(), internal });
+  },
+};
+`,
 };
 
 const CONFIG = `
@@ -233,6 +246,35 @@ Deno.test({
     assert.match(new TextDecoder().decode(value), /^tick 0/);
     controller.abort();
     await eventually(() => Promise.resolve(logs.some((l) => l.includes("client went away"))));
+  },
+});
+
+Deno.test({
+  name: "runtime: a function's own /rest/v1 calls get the gateway's rule; internal env is hidden",
+  ...E2E,
+  async fn() {
+    const s = (await theStack()).status;
+    const issued = await (await fetch(`${s.api_url}/auth/v1/_local/token`, {
+      method: "POST",
+      headers: { apikey: s.secret_key, "content-type": "application/json" },
+      body: JSON.stringify({ sub: crypto.randomUUID() }),
+    })).json();
+    const ok = await call("restcall", {
+      headers: { authorization: `Bearer ${issued.access_token}` },
+    });
+    assert.deepEqual(ok.body, { status: 200, body: [], internal: [] });
+    const { SignJWT } = await import("jose");
+    const now = Math.floor(Date.now() / 1000);
+    const superuser = await new SignJWT({
+      role: "postgres",
+      sub: issued.user_id,
+      aud: "authenticated",
+    })
+      .setProtectedHeader({ alg: "HS256" }).setIssuer(`${s.api_url}/auth/v1`).setIssuedAt(now)
+      .setExpirationTime(now + 60).sign(new TextEncoder().encode(s.jwt_secret));
+    const refused = await call("restcall", { headers: { authorization: `Bearer ${superuser}` } });
+    assert.equal(refused.body.status, 401);
+    assert.equal(refused.body.body.code, "role_not_allowed");
   },
 });
 

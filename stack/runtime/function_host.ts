@@ -8,7 +8,49 @@
  * captured here instead of listening on a port of its own). Then it serves the function on
  * a free loopback port and prints `{"listening": <port>}` as its first stdout line.
  */
+import { loadConfig } from "../../functions/_shared/mod.ts";
+import { createRestAuthorizer, proxyRest, type RestAuthorizer } from "./rest_auth.ts";
+
 type Handler = (request: Request, info?: unknown) => Response | Promise<Response>;
+
+/**
+ * The function's calls to its own project's /rest/v1 take the short way: the same token rule
+ * and body cap the gateway applies (stack/runtime/rest_auth.ts), then PostgREST directly,
+ * instead of a second trip through the gateway. Anything else goes out as it would.
+ */
+function shortenOwnRestCalls(): void {
+  const postgrest = Deno.env.get("SUPABASE_INTERNAL_POSTGREST_URL");
+  const maxBodyBytes = Number(Deno.env.get("SUPABASE_INTERNAL_MAX_BODY_BYTES") ?? "10485760");
+  // Internal settings are the runtime's, not the function's (the CLI hides them too).
+  for (const name of Object.keys(Deno.env.toObject())) {
+    if (name.startsWith("SUPABASE_INTERNAL_")) Deno.env.delete(name);
+  }
+  const supabaseUrl = Deno.env.get("SUPABASE_URL");
+  if (!postgrest || !supabaseUrl) return;
+  const restBase = new URL("/rest/v1", supabaseUrl).href;
+  const realFetch = globalThis.fetch;
+  let authorize: RestAuthorizer | undefined;
+  globalThis.fetch = (input, init) => {
+    const request = new Request(input, init);
+    if (
+      request.url !== restBase && !request.url.startsWith(`${restBase}/`) &&
+      !request.url.startsWith(`${restBase}?`)
+    ) {
+      return realFetch(request);
+    }
+    authorize ??= createRestAuthorizer({
+      config: loadConfig(),
+      anonToken: Deno.env.get("SUPABASE_ANON_KEY") ?? "",
+      serviceRoleToken: Deno.env.get("SUPABASE_SERVICE_ROLE_KEY") ?? "",
+    });
+    return proxyRest(request, new URL(request.url), {
+      postgrestUrl: () => postgrest,
+      restAuthorization: authorize,
+      maxBodyBytes,
+    });
+  };
+}
+shortenOwnRestCalls();
 
 const entrypoint = Deno.args[0];
 if (!entrypoint) {

@@ -12,7 +12,7 @@
  */
 import { errorResponse, HttpError } from "../../functions/_shared/mod.ts";
 import { limitBody, tooLarge } from "./body_limit.ts";
-import { GatewayKeyError, type RestAuthorizer } from "./rest_auth.ts";
+import { proxyRest, type RestAuthorizer } from "./rest_auth.ts";
 
 export interface GatewayDeps {
   postgrestUrl: () => string | null;
@@ -87,7 +87,7 @@ function routeRequest(deps: GatewayDeps): (request: Request) => Promise<Response
         });
       }
       if (path.startsWith("/rest/v1/") || path === "/rest/v1") {
-        return await rest(request, url, deps);
+        return await proxyRest(request, url, deps);
       }
       if (path.startsWith("/auth/v1/")) {
         // Browsers call Auth from the app's origin: Auth (and Kong before it) allow any origin.
@@ -151,49 +151,4 @@ function withAuthCors(response: Response): Response {
 function withOpenCors(response: Response): Response {
   response.headers.set("access-control-allow-origin", "*");
   return response;
-}
-
-async function rest(request: Request, url: URL, deps: GatewayDeps): Promise<Response> {
-  const upstream = deps.postgrestUrl();
-  if (!upstream) {
-    return errorResponse(
-      new HttpError("upstream_error", "PostgREST is not running (see the stack log)."),
-    );
-  }
-  let authorization: string;
-  const ruleStarted = performance.now();
-  try {
-    authorization = await deps.restAuthorization(request);
-  } catch (error) {
-    if (error instanceof GatewayKeyError) {
-      return Response.json({ message: error.message, hint: error.hint }, { status: 401 });
-    }
-    if (error instanceof HttpError) return errorResponse(error);
-    throw error;
-  }
-  const limited = limitBody(request, deps.maxBodyBytes);
-  if (limited instanceof Response) return limited;
-  const headers = new Headers(request.headers);
-  headers.set("authorization", authorization);
-  headers.delete("apikey");
-  headers.delete("host");
-  const target = `${upstream}${url.pathname.slice("/rest/v1".length) || "/"}${url.search}`;
-  try {
-    const response = await fetch(target, {
-      method: request.method,
-      headers,
-      body: limited.request.body,
-      redirect: "manual",
-    });
-    // PostgREST's Server-Timing (jwt, parse, plan, transaction, response), plus the gateway's
-    // own token rule, so a client sees where a request's time went.
-    const timed = new Response(response.body, response);
-    const gate = `gateway;desc="token rule";dur=${(performance.now() - ruleStarted).toFixed(2)}`;
-    const upstreamTiming = response.headers.get("server-timing");
-    timed.headers.set("server-timing", upstreamTiming ? `${gate}, ${upstreamTiming}` : gate);
-    return timed;
-  } catch (error) {
-    if (limited.exceeded()) return tooLarge(deps.maxBodyBytes);
-    throw error;
-  }
 }

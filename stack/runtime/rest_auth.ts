@@ -16,10 +16,12 @@
  *   token is kept as long as the original lives, so PostgREST sees one token per token.
  */
 import { SignJWT } from "jose";
+import { limitBody, tooLarge } from "./body_limit.ts";
 import {
   type ApiKeyRing,
   type AuthConfig,
   createVerifier,
+  errorResponse,
   extractApiKey,
   extractBearer,
   HttpError,
@@ -115,5 +117,65 @@ class ResignCache {
     }
     this.#entries.set(token, { token: signed, expiresAt: identity.expiresAt });
     return signed;
+  }
+}
+
+export interface RestProxyDeps {
+  postgrestUrl: () => string | null;
+  restAuthorization: RestAuthorizer;
+  maxBodyBytes: number;
+}
+
+/**
+ * One request to /rest/v1: the token rule, the body cap, then PostgREST. The gateway calls
+ * this for clients; a function process calls it for its own project's /rest/v1, so a
+ * function's query gets the same checks without a second trip through the gateway.
+ */
+export async function proxyRest(
+  request: Request,
+  url: URL,
+  deps: RestProxyDeps,
+): Promise<Response> {
+  const upstream = deps.postgrestUrl();
+  if (!upstream) {
+    return errorResponse(
+      new HttpError("upstream_error", "PostgREST is not running (see the stack log)."),
+    );
+  }
+  let authorization: string;
+  const ruleStarted = performance.now();
+  try {
+    authorization = await deps.restAuthorization(request);
+  } catch (error) {
+    if (error instanceof GatewayKeyError) {
+      return Response.json({ message: error.message, hint: error.hint }, { status: 401 });
+    }
+    if (error instanceof HttpError) return errorResponse(error);
+    throw error;
+  }
+  const limited = limitBody(request, deps.maxBodyBytes);
+  if (limited instanceof Response) return limited;
+  const headers = new Headers(request.headers);
+  headers.set("authorization", authorization);
+  headers.delete("apikey");
+  headers.delete("host");
+  const target = `${upstream}${url.pathname.slice("/rest/v1".length) || "/"}${url.search}`;
+  try {
+    const response = await fetch(target, {
+      method: request.method,
+      headers,
+      body: limited.request.body,
+      redirect: "manual",
+    });
+    // PostgREST's Server-Timing (jwt, parse, plan, transaction, response), plus the gateway's
+    // own token rule, so a client sees where a request's time went.
+    const timed = new Response(response.body, response);
+    const gate = `gateway;desc="token rule";dur=${(performance.now() - ruleStarted).toFixed(2)}`;
+    const upstreamTiming = response.headers.get("server-timing");
+    timed.headers.set("server-timing", upstreamTiming ? `${gate}, ${upstreamTiming}` : gate);
+    return timed;
+  } catch (error) {
+    if (limited.exceeded()) return tooLarge(deps.maxBodyBytes);
+    throw error;
   }
 }
