@@ -10,3 +10,4 @@ export { type IdentitySource, toIdentity } from "./identity.ts";
 export { guessProvider } from "./issuers.ts";
 export { fetchJson, type FetchLimits, withTimeout } from "./outgoing.ts";
 export { importHmacKey } from "./hmac.ts";
+export { checkIssuerClaims, checkRole } from "./claim_rules.ts";

@@ -30,6 +30,7 @@ import {
   toIdentity,
 } from "./identity.ts";
 import type { IssuerSpec } from "./issuers.ts";
+import { checkIssuerClaims, checkRole } from "./claim_rules.ts";
 import { importHmacKey } from "./hmac.ts";
 import { JwksKeySet, type JwksOptions } from "./jwks.ts";
 import { discoverJwksUrl, type FetchLimits, withTimeout } from "./outgoing.ts";
@@ -239,66 +240,12 @@ export class TokenVerifier {
     } catch (error) {
       throw fromJoseError(error);
     }
-    this.#checkExtraClaims(claims, spec);
+    checkIssuerClaims(claims, spec, {
+      nowSec: this.#now() / 1000,
+      skewSec: this.#skew,
+      maxLifetimeSec: this.#maxLifetime,
+    });
     return claims;
-  }
-
-  /** What jose leaves to the caller: `iat` in the future, `azp`, claim types we rely on. */
-  #checkExtraClaims(claims: JwtPayload, spec: IssuerSpec): void {
-    const nowSec = this.#now() / 1000;
-    if ((claims.exp as number) > nowSec + this.#maxLifetime) {
-      // A validly signed but (practically) never-expiring token is a minting mistake or a
-      // leak waiting to happen; no issuer we trust grants lifetimes like that.
-      throw new HttpError("invalid_claims", 'The token\'s "exp" is implausibly far in the future.');
-    }
-    if (typeof claims.iat === "number" && claims.iat > nowSec + this.#skew) {
-      throw new HttpError(
-        "token_issued_in_future",
-        "The token claims to be issued in the future.",
-        {
-          hint: "Check the clock of the machine that issued or sent the token.",
-        },
-      );
-    }
-    if (spec.authorizedParties) {
-      if (typeof claims.azp !== "string" || !spec.authorizedParties.includes(claims.azp)) {
-        throw new HttpError(
-          "unauthorized_party",
-          "The token was issued to a party we do not serve.",
-          {
-            hint: "Add the app's origin to authorized_parties in AUTH_ISSUERS.",
-          },
-        );
-      }
-    }
-    if ("role" in claims && typeof claims.role !== "string") {
-      throw new HttpError("invalid_claims", 'The token "role" claim must be a string.');
-    }
-  }
-
-  /**
-   * The one rule for what a token may make of a database session: it names only roles its
-   * issuer entry allows (third parties: `authenticated`, `anon` where listed; `service_role`
-   * only from the project's own keys). PostgREST would `set role` to whatever it says.
-   */
-  #checkRole(identity: Identity, spec: IssuerSpec): void {
-    // Provider tokens of exchange issuers never reach the database; the minted token does.
-    if (spec.mode === "exchange") return;
-    const named = "role" in identity.claims;
-    if (!named && identity.kind === "machine" && !this.#forDatabase) return;
-    if (!spec.roles.includes(identity.role)) {
-      throw new HttpError(
-        "role_not_allowed",
-        named
-          ? `Tokens of this issuer may not name the role "${safeRole(identity.role)}".`
-          : 'Tokens of this issuer must carry a "role" claim.',
-        {
-          hint: spec.mode === "native"
-            ? `This issuer may name ${spec.roles.join(" or ")} (AUTH_ISSUERS roles).`
-            : `Project tokens may name ${spec.roles.join(" or ")}.`,
-        },
-      );
-    }
   }
 
   #remember(
@@ -310,7 +257,7 @@ export class TokenVerifier {
     ttlMs = this.#cacheMaxAgeMs,
   ): Identity {
     const identity = toIdentity(claims, identitySource(spec, claims));
-    this.#checkRole(identity, spec);
+    checkRole(identity, spec, this.#forDatabase);
     const entry: CachedVerification = {
       identity,
       validUntil: Math.min((identity.expiresAt + this.#skew) * 1000, now + ttlMs),
@@ -421,9 +368,6 @@ function projectIssuer(issuer: string, mode: "supabase" | "minted"): IssuerSpec 
 }
 
 /** A role name fit for a message: what a token says is never echoed unless it is plain. */
-function safeRole(role: string): string {
-  return /^[a-z_][a-z0-9_]{0,62}$/.test(role) ? role : "(not a role name)";
-}
 
 function identitySource(spec: IssuerSpec, claims: JwtPayload): IdentitySource {
   // A minted token names the identity provider that vouched for the user in `idp`.
