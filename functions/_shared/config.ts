@@ -49,7 +49,36 @@ export interface ExchangeConfig {
 
 const MIN_SECRET_LENGTH = 32;
 
+/** Read and check every setting, one small parser per group; a bad value names its variable. */
 export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): AuthConfig {
+  const project = readProject(env);
+  const { apiKeys, legacyAnon, legacyServiceRole } = readApiKeys(env);
+  const issuers = readIssuers(env, project.supabaseIssuer);
+  const exchange = readExchange(env, project.base, project.supabaseIssuer);
+  return {
+    supabaseUrl: project.base,
+    supabaseIssuer: project.supabaseIssuer,
+    apiKeys,
+    publicApiKey: apiKeys.first("publishable", false) ?? legacyAnon,
+    secretApiKey: apiKeys.first("secret", false) ?? legacyServiceRole,
+    jwtSecret: readJwtSecret(env),
+    supabaseJwks: readSupabaseJwks(env),
+    fetchSupabaseJwks: project.url.protocol === "https:" || isLoopbackHost(project.url.hostname),
+    issuers,
+    clockSkewSeconds: integer(env, "AUTH_CLOCK_SKEW_SECONDS", 30, 0, 300),
+    corsOrigins: origins(env, "AUTH_CORS_ORIGINS"),
+    tokenCacheSize: integer(env, "AUTH_TOKEN_CACHE_SIZE", 1000, 0, 1_000_000),
+    jwks: {
+      cooldownMs: integer(env, "AUTH_JWKS_COOLDOWN_SECONDS", 30, 1, 3600) * 1000,
+      maxAgeMs: integer(env, "AUTH_JWKS_MAX_AGE_SECONDS", 600, 10, 86_400) * 1000,
+      timeoutMs: integer(env, "AUTH_JWKS_TIMEOUT_MS", 3000, 100, 60_000),
+    },
+    exchange,
+  };
+}
+
+/** SUPABASE_URL and the issuer of the project's own tokens. */
+function readProject(env: EnvReader): { url: URL; base: string; supabaseIssuer: string } {
   const supabaseUrl = required(env, "SUPABASE_URL");
   let url: URL;
   try {
@@ -58,51 +87,62 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): AuthC
     throw new ConfigError("SUPABASE_URL", "is not an absolute URL");
   }
   const base = supabaseUrl.replace(/\/+$/, "");
-  const issuerOverride = optional(env, "AUTH_SUPABASE_ISSUER");
-  const supabaseIssuer = issuerOverride ?? `${base}/auth/v1`;
+  return {
+    url,
+    base,
+    supabaseIssuer: optional(env, "AUTH_SUPABASE_ISSUER") ?? `${base}/auth/v1`,
+  };
+}
 
-  const publishable = keyMap(env, "SUPABASE_PUBLISHABLE_KEYS");
-  const secret = keyMap(env, "SUPABASE_SECRET_KEYS");
+/** The new API keys and the legacy anon / service_role JWT keys, in one constant-time ring. */
+function readApiKeys(env: EnvReader) {
   const legacyAnon = optional(env, "SUPABASE_ANON_KEY");
   const legacyServiceRole = optional(env, "SUPABASE_SERVICE_ROLE_KEY");
   const apiKeys = new ApiKeyRing({
-    publishable,
-    secret,
+    publishable: keyMap(env, "SUPABASE_PUBLISHABLE_KEYS"),
+    secret: keyMap(env, "SUPABASE_SECRET_KEYS"),
     ...(legacyAnon ? { legacyAnon } : {}),
     ...(legacyServiceRole ? { legacyServiceRole } : {}),
   });
+  return { apiKeys, legacyAnon, legacyServiceRole };
+}
 
-  const rawSecret = env("SB_JWT_SECRET");
-  let jwtSecret: Uint8Array | undefined;
-  if (rawSecret !== undefined) {
-    if (rawSecret.length < MIN_SECRET_LENGTH) {
-      throw new ConfigError(
-        "SB_JWT_SECRET",
-        rawSecret === "" ? "is empty" : `is shorter than ${MIN_SECRET_LENGTH} characters`,
-        "Copy the project's legacy JWT secret (Settings > API), or unset SB_JWT_SECRET.",
-      );
-    }
-    jwtSecret = new TextEncoder().encode(rawSecret);
+/** SB_JWT_SECRET: absent, or long enough to be a real HS256 secret. */
+function readJwtSecret(env: EnvReader): Uint8Array | undefined {
+  const raw = env("SB_JWT_SECRET");
+  if (raw === undefined) return undefined;
+  if (raw.length < MIN_SECRET_LENGTH) {
+    throw new ConfigError(
+      "SB_JWT_SECRET",
+      raw === "" ? "is empty" : `is shorter than ${MIN_SECRET_LENGTH} characters`,
+      "Copy the project's legacy JWT secret (Settings > API), or unset SB_JWT_SECRET.",
+    );
   }
+  return new TextEncoder().encode(raw);
+}
 
-  const rawJwks = optional(env, "SUPABASE_JWKS");
-  let supabaseJwks: unknown;
-  if (rawJwks !== undefined) {
-    try {
-      supabaseJwks = JSON.parse(rawJwks);
-    } catch {
-      throw new ConfigError("SUPABASE_JWKS", "is not valid JSON");
-    }
-    const keys = Array.isArray(supabaseJwks)
-      ? supabaseJwks
-      : (supabaseJwks as { keys?: unknown } | null)?.keys;
-    if (!Array.isArray(keys)) {
-      throw new ConfigError("SUPABASE_JWKS", 'must be a JWK Set ({"keys": [...]}) or an array');
-    }
+/** SUPABASE_JWKS: a JWK Set or a bare array of keys, known before any fetch. */
+function readSupabaseJwks(env: EnvReader): unknown {
+  const raw = optional(env, "SUPABASE_JWKS");
+  if (raw === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError("SUPABASE_JWKS", "is not valid JSON");
   }
+  const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) {
+    throw new ConfigError("SUPABASE_JWKS", 'must be a JWK Set ({"keys": [...]}) or an array');
+  }
+  return parsed;
+}
 
-  const rawIssuers = optional(env, "AUTH_ISSUERS");
-  const issuers = rawIssuers === undefined ? [] : parseIssuers(rawIssuers);
+/** AUTH_ISSUERS, plus what only makes sense next to this project: its own issuer, TLS. */
+function readIssuers(env: EnvReader, supabaseIssuer: string): IssuerSpec[] {
+  const raw = optional(env, "AUTH_ISSUERS");
+  const issuers = raw === undefined ? [] : parseIssuers(raw);
+  const insecure = (u: URL) => u.protocol === "http:" && !isLoopbackHost(u.hostname);
   for (const [i, spec] of issuers.entries()) {
     if (spec.issuer === supabaseIssuer) {
       throw new ConfigError(
@@ -110,7 +150,6 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): AuthC
         "is this project's own Supabase Auth issuer",
       );
     }
-    const insecure = (u: URL) => u.protocol === "http:" && !isLoopbackHost(u.hostname);
     if (spec.jwksUrl && insecure(spec.jwksUrl)) {
       throw new ConfigError(
         `AUTH_ISSUERS[${i}].jwks_url`,
@@ -125,7 +164,11 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): AuthC
       );
     }
   }
+  return issuers;
+}
 
+/** TOKEN_EXCHANGE_*: how minted project tokens look. */
+function readExchange(env: EnvReader, base: string, supabaseIssuer: string): ExchangeConfig {
   const exchange: ExchangeConfig = {
     issuer: optional(env, "TOKEN_EXCHANGE_ISSUER") ?? `${base}/functions/v1/token-exchange`,
     ttlSeconds: integer(env, "TOKEN_EXCHANGE_TTL", 300, 30, 3600),
@@ -137,27 +180,7 @@ export function loadConfig(env: EnvReader = (name) => Deno.env.get(name)): AuthC
   if (exchange.issuer === supabaseIssuer) {
     throw new ConfigError("TOKEN_EXCHANGE_ISSUER", "must differ from Supabase Auth's issuer");
   }
-
-  return {
-    supabaseUrl: base,
-    supabaseIssuer,
-    apiKeys,
-    publicApiKey: apiKeys.first("publishable", false) ?? legacyAnon,
-    secretApiKey: apiKeys.first("secret", false) ?? legacyServiceRole,
-    jwtSecret,
-    supabaseJwks,
-    fetchSupabaseJwks: url.protocol === "https:" || isLoopbackHost(url.hostname),
-    issuers,
-    clockSkewSeconds: integer(env, "AUTH_CLOCK_SKEW_SECONDS", 30, 0, 300),
-    corsOrigins: origins(env, "AUTH_CORS_ORIGINS"),
-    tokenCacheSize: integer(env, "AUTH_TOKEN_CACHE_SIZE", 1000, 0, 1_000_000),
-    jwks: {
-      cooldownMs: integer(env, "AUTH_JWKS_COOLDOWN_SECONDS", 30, 1, 3600) * 1000,
-      maxAgeMs: integer(env, "AUTH_JWKS_MAX_AGE_SECONDS", 600, 10, 86_400) * 1000,
-      timeoutMs: integer(env, "AUTH_JWKS_TIMEOUT_MS", 3000, 100, 60_000),
-    },
-    exchange,
-  };
+  return exchange;
 }
 
 function boolean(env: EnvReader, name: string, fallback: boolean): boolean {
