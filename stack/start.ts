@@ -4,7 +4,7 @@
  */
 import type { JWK } from "jose";
 import { type AuthConfig, loadConfig } from "../functions/_shared/mod.ts";
-import { type AuthService, createAuthService } from "./auth/handler.ts";
+import { createAuthService } from "./auth/handler.ts";
 import { type AuthSettings, readAuthSettings } from "./auth/settings.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "./runtime/body_limit.ts";
 import { bootstrap, type Database, freePort, openDatabase, resetSchemas } from "./db/database.ts";
@@ -92,8 +92,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const keys = keysPath ? await loadOrCreateKeys(keysPath) : await generateKeys();
   const port = options.port === 0 ? await freePort() : options.port ?? 54321;
   const apiUrl = `http://127.0.0.1:${port}`;
-  const issuer = `${apiUrl}/auth/v1`;
-  const functionEnv = options.functionEnv ?? {};
 
   const bin = await findPostgrest(log);
   const db = await openDatabase({
@@ -102,114 +100,49 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     reset: options.reset ?? false,
     authenticatorPassword: keys.dbPassword,
   });
-
-  let postgrest: Postgrest | null = null;
-  let server: Deno.HttpServer | null = null;
-  let authService: AuthService | null = null;
-  let runtime: ProcessRuntime | null = null;
+  // Started parts, stopped in reverse order, also when a later part fails to start.
+  const parts: { stop(): Promise<void> | void }[] = [{ stop: () => db.close() }];
+  const stopAll = async () => {
+    for (const part of parts.reverse()) await part.stop();
+  };
   let crashed!: (code: number) => void;
   const crashPromise = new Promise<number>((resolve) => (crashed = resolve));
   try {
-    // The environment a hosted function gets, plus the local stack's own settings.
-    const env: Record<string, string> = {
-      SUPABASE_URL: apiUrl,
-      SUPABASE_ANON_KEY: keys.anonKey,
-      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
-      SUPABASE_DB_URL: db.url,
-      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishableKey }),
-      SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secretKey }),
-      SUPABASE_JWKS: JSON.stringify({ keys: [publicSigningJwk(keys)] }),
-      SB_JWT_SECRET: keys.jwtSecret,
-      ...functionEnv,
-    };
-    // Functions imported into this process read their settings from its environment.
-    if (options.functionIsolation === "in-process") {
-      for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
-    }
+    const env = functionEnvironment(apiUrl, keys, db, options);
     // The configuration every function reads; a bad AUTH_ISSUERS stops the start here.
     const config = loadConfig((name) => env[name] ?? Deno.env.get(name));
     await syncTokenIssuers(db.sql, tokenIssuerRows(config));
+    const pg = await startPostgrestFor(bin, db, keys, log, crashed);
+    parts.push(pg);
 
-    // PostgREST trusts the project's keys only: other issuers' tokens are checked and
-    // re-signed by the gateway (stack/runtime/rest_auth.ts), which knows their limits.
-    postgrest = await startPostgrest(bin, {
-      dbUri: db.postgrestUri,
-      singleSession: db.singleSession,
-      jwks: {
-        keys: [{ kty: "oct", k: base64url(keys.jwtSecret), alg: "HS256" }, publicSigningJwk(keys)],
-      },
-      log,
-      onCrash: (code) => {
-        log(
-          `[stack] PostgREST exited unexpectedly (code ${code}); /rest/v1 answers 502 until restart`,
-        );
-        crashed(code);
-      },
-    });
-
-    const status: StackStatus = {
-      api_url: apiUrl,
-      functions_url: `${apiUrl}/functions/v1`,
-      anon_key: keys.anonKey,
-      service_role_key: keys.serviceRoleKey,
-      publishable_key: keys.publishableKey,
-      secret_key: keys.secretKey,
-      jwt_secret: keys.jwtSecret,
-      jwks_url: `${issuer}/.well-known/jwks.json`,
-      db_url: db.url,
-    };
-
-    const pg = postgrest;
     const configTomlPath = options.configToml ?? new URL("supabase/config.toml", root).pathname;
-    const configToml = await Deno.readTextFile(configTomlPath).catch(() => null);
-    authService = await createAuthService({
+    const authService = await createAuthService({
       sql: db.sql,
       keys,
-      issuer,
-      settings: {
-        ...readAuthSettings(
-          configToml,
-          env.LOCAL_AUTH_JWT_ALG ?? Deno.env.get("LOCAL_AUTH_JWT_ALG"),
-        ),
-        ...options.authSettings,
-      },
+      issuer: `${apiUrl}/auth/v1`,
+      settings: await authSettings(configTomlPath, env, options),
       apiKeyKind: (v) => (v === null ? null : config.apiKeys.match(v)?.kind ?? null),
     });
-    const authHandler = authService.handle;
+    parts.push({ stop: () => authService.close() });
     const maxBodyBytes = options.maxBodyBytes ??
       positiveInteger("GATEWAY_MAX_BODY_BYTES", env.GATEWAY_MAX_BODY_BYTES) ??
       DEFAULT_MAX_BODY_BYTES;
-    const functionsDir = options.functionsDir ?? new URL("functions", root).pathname;
-    let functions: FunctionRegistry;
-    if (options.functionIsolation === "in-process") {
-      functions = functionRegistry(new URL(`file://${functionsDir}/`));
-    } else {
-      runtime = await startProcessRuntime({
-        functionsDir,
-        configToml: configTomlPath,
-        importMap: new URL("import_map.json", root).pathname,
-        denoConfig: new URL("deno.json", root).pathname,
-        envFile: options.envFile ?? `${functionsDir}/.env`,
-        // Inside a function, SUPABASE_URL is the gateway, as on the platform; its own
-        // /rest/v1 calls go straight to PostgREST after the same checks (function_host.ts).
-        baseEnv: {
-          ...env,
-          SUPABASE_INTERNAL_POSTGREST_URL: pg.url,
-          SUPABASE_INTERNAL_MAX_BODY_BYTES: String(maxBodyBytes),
-        },
-        jwtSecret: keys.jwtSecret,
-        signingJwk: publicSigningJwk(keys) as JWK,
-        log,
-        ...(options.inspectFunction ? { inspectFunction: options.inspectFunction } : {}),
-      });
-      functions = runtime;
-    }
+    const { functions, runtime } = await startFunctions(options, {
+      configTomlPath,
+      env,
+      pg,
+      keys,
+      log,
+      maxBodyBytes,
+    });
+    if (runtime) parts.push({ stop: () => runtime.close() });
+
     let jwksServed = 0;
     const gateway = createGateway({
       postgrestUrl: () => (pg.running() ? pg.url : null),
       auth: (request, path) => {
         if (path === "/.well-known/jwks.json") jwksServed++;
-        return authHandler(request, path);
+        return authService.handle(request, path);
       },
       restAuthorization: createRestAuthorizer({
         config,
@@ -221,40 +154,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       log,
       ...(options.observeResponses ? { observe: options.observeResponses } : {}),
     });
-    // `deno task db reset` while the stack runs: the stack owns the database, so it resets it.
-    const resetDatabase = async (request: Request): Promise<Response> => {
-      const key = request.headers.get("apikey");
-      if (
-        request.method !== "POST" || key === null || config.apiKeys.match(key)?.kind !== "secret"
-      ) {
-        return Response.json(
-          { code: "invalid_api_key", message: "POST with the secret key as apikey." },
-          { status: 401 },
-        );
-      }
-      try {
-        await resetSchemas(db.sql);
-        const { applied } = await bootstrap(db.sql, keys.dbPassword);
-        await syncTokenIssuers(db.sql, tokenIssuerRows(config));
-        Deno.kill(pg.pid, "SIGUSR1"); // PostgREST reloads its schema cache
-        log(`[stack] database reset: ${applied.length} migrations applied, seed loaded`);
-        return Response.json({ applied });
-      } catch (error) {
-        return Response.json({ code: "reset_failed", message: (error as Error).message }, {
-          status: 400,
-        });
-      }
-    };
-    server = Deno.serve(
+    const resetDatabase = databaseResetHandler(db, keys, config, pg, log);
+    const server = Deno.serve(
       { hostname: "127.0.0.1", port, onListen: () => {} },
       (request) =>
         new URL(request.url).pathname === "/_local/db/reset"
           ? resetDatabase(request)
           : gateway(request),
     );
+    parts.push({ stop: () => server.shutdown() });
 
     return {
-      status,
+      status: statusOf(apiUrl, keys, db),
       keys,
       db,
       bootMs: Math.round(performance.now() - t0),
@@ -264,22 +175,157 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       postgrestUrl: pg.url,
       config,
       runtime,
-      async stop() {
-        await server?.shutdown();
-        await runtime?.close();
-        authService?.close();
-        await postgrest?.stop();
-        await db.close();
-      },
+      stop: stopAll,
     };
   } catch (error) {
-    await server?.shutdown();
-    await runtime?.close();
-    authService?.close();
-    await postgrest?.stop();
-    await db.close();
+    await stopAll();
     throw error;
   }
+}
+
+/** The environment a hosted function gets, plus the local stack's own settings. */
+function functionEnvironment(
+  apiUrl: string,
+  keys: StackKeys,
+  db: Database,
+  options: StackOptions,
+): Record<string, string> {
+  const env: Record<string, string> = {
+    SUPABASE_URL: apiUrl,
+    SUPABASE_ANON_KEY: keys.anonKey,
+    SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+    SUPABASE_DB_URL: db.url,
+    SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishableKey }),
+    SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secretKey }),
+    SUPABASE_JWKS: JSON.stringify({ keys: [publicSigningJwk(keys)] }),
+    SB_JWT_SECRET: keys.jwtSecret,
+    ...options.functionEnv,
+  };
+  // Functions imported into this process read their settings from its environment.
+  if (options.functionIsolation === "in-process") {
+    for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
+  }
+  return env;
+}
+
+/**
+ * PostgREST trusts the project's keys only: other issuers' tokens are checked and re-signed
+ * by the gateway (stack/runtime/rest_auth.ts), which knows their limits.
+ */
+function startPostgrestFor(
+  bin: string,
+  db: Database,
+  keys: StackKeys,
+  log: (line: string) => void,
+  crashed: (code: number) => void,
+): Promise<Postgrest> {
+  return startPostgrest(bin, {
+    dbUri: db.postgrestUri,
+    singleSession: db.singleSession,
+    jwks: {
+      keys: [{ kty: "oct", k: base64url(keys.jwtSecret), alg: "HS256" }, publicSigningJwk(keys)],
+    },
+    log,
+    onCrash: (code) => {
+      log(
+        `[stack] PostgREST exited unexpectedly (code ${code}); /rest/v1 answers 502 until restart`,
+      );
+      crashed(code);
+    },
+  });
+}
+
+/** config.toml's [auth], LOCAL_AUTH_JWT_ALG, then the caller's overrides (tests). */
+async function authSettings(
+  configTomlPath: string,
+  env: Record<string, string>,
+  options: StackOptions,
+): Promise<AuthSettings> {
+  const configToml = await Deno.readTextFile(configTomlPath).catch(() => null);
+  const alg = env.LOCAL_AUTH_JWT_ALG ?? Deno.env.get("LOCAL_AUTH_JWT_ALG");
+  return { ...readAuthSettings(configToml, alg), ...options.authSettings };
+}
+
+/** Functions in their own processes (the default), or imported here (the bench compares). */
+async function startFunctions(
+  options: StackOptions,
+  given: {
+    configTomlPath: string;
+    env: Record<string, string>;
+    pg: Postgrest;
+    keys: StackKeys;
+    log: (line: string) => void;
+    maxBodyBytes: number;
+  },
+): Promise<{ functions: FunctionRegistry; runtime: ProcessRuntime | null }> {
+  const functionsDir = options.functionsDir ?? new URL("functions", root).pathname;
+  if (options.functionIsolation === "in-process") {
+    return { functions: functionRegistry(new URL(`file://${functionsDir}/`)), runtime: null };
+  }
+  const runtime = await startProcessRuntime({
+    functionsDir,
+    configToml: given.configTomlPath,
+    importMap: new URL("import_map.json", root).pathname,
+    denoConfig: new URL("deno.json", root).pathname,
+    envFile: options.envFile ?? `${functionsDir}/.env`,
+    // Inside a function, SUPABASE_URL is the gateway, as on the platform; its own /rest/v1
+    // calls go straight to PostgREST after the same checks (function_host.ts).
+    baseEnv: {
+      ...given.env,
+      SUPABASE_INTERNAL_POSTGREST_URL: given.pg.url,
+      SUPABASE_INTERNAL_MAX_BODY_BYTES: String(given.maxBodyBytes),
+    },
+    jwtSecret: given.keys.jwtSecret,
+    signingJwk: publicSigningJwk(given.keys) as JWK,
+    log: given.log,
+    ...(options.inspectFunction ? { inspectFunction: options.inspectFunction } : {}),
+  });
+  return { functions: runtime, runtime };
+}
+
+/** `deno task db reset` while the stack runs: the stack owns the database, so it resets it. */
+function databaseResetHandler(
+  db: Database,
+  keys: StackKeys,
+  config: AuthConfig,
+  pg: Postgrest,
+  log: (line: string) => void,
+): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const key = request.headers.get("apikey");
+    if (request.method !== "POST" || key === null || config.apiKeys.match(key)?.kind !== "secret") {
+      return Response.json(
+        { code: "invalid_api_key", message: "POST with the secret key as apikey." },
+        { status: 401 },
+      );
+    }
+    try {
+      await resetSchemas(db.sql);
+      const { applied } = await bootstrap(db.sql, keys.dbPassword);
+      await syncTokenIssuers(db.sql, tokenIssuerRows(config));
+      Deno.kill(pg.pid, "SIGUSR1"); // PostgREST reloads its schema cache
+      log(`[stack] database reset: ${applied.length} migrations applied, seed loaded`);
+      return Response.json({ applied });
+    } catch (error) {
+      return Response.json({ code: "reset_failed", message: (error as Error).message }, {
+        status: 400,
+      });
+    }
+  };
+}
+
+function statusOf(apiUrl: string, keys: StackKeys, db: Database): StackStatus {
+  return {
+    api_url: apiUrl,
+    functions_url: `${apiUrl}/functions/v1`,
+    anon_key: keys.anonKey,
+    service_role_key: keys.serviceRoleKey,
+    publishable_key: keys.publishableKey,
+    secret_key: keys.secretKey,
+    jwt_secret: keys.jwtSecret,
+    jwks_url: `${apiUrl}/auth/v1/.well-known/jwks.json`,
+    db_url: db.url,
+  };
 }
 
 /** A positive whole number from the environment, or undefined when unset. */
