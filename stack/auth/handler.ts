@@ -70,355 +70,29 @@ const MAX_BODY = 1024 * 1024;
 const ADMIN_ROLES = new Set(["service_role", "supabase_admin"]);
 
 export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
-  const { sql, settings } = deps;
-  const signer: Signer = {
-    keys: deps.keys,
-    issuer: deps.issuer,
-    es256: await importJWK(deps.keys.signingKey, "ES256") as CryptoKey,
-    hs256: new TextEncoder().encode(deps.keys.jwtSecret),
-  };
-  const verifyKey = await importJWK(publicSigningJwk(deps.keys) as JWK, "ES256");
   const passwords = new PasswordHasher();
   // Compared against when an email is unknown, so a sign-in takes as long either way.
   const decoy = passwords.hash(crypto.randomUUID());
   decoy.catch(() => {}); // a stack stopped before its first sign-in never awaits it
-  const jwks = { keys: [publicSigningJwk(deps.keys)] };
-
-  /** The bearer's claims, Auth's way: 401 without one, 403 bad_jwt when it does not verify. */
-  async function claimsOf(request: Request): Promise<Record<string, unknown>> {
-    const header = request.headers.get("authorization") ?? "";
-    const match = /^bearer ([A-Za-z0-9_\-.]+)$/i.exec(header.trim());
-    if (!match) {
-      throw unauthorized("no_authorization", "This endpoint requires a valid Bearer token");
-    }
-    const token = match[1]!;
-    const kind = deps.apiKeyKind(token);
-    if (kind === "secret") return { role: "service_role" };
-    if (kind === "publishable") return { role: "anon" };
-    try {
-      const alg = JSON.parse(
-        new TextDecoder().decode(
-          Uint8Array.from(
-            atob(token.split(".")[0]!.replace(/-/g, "+").replace(/_/g, "/")),
-            (c) => c.charCodeAt(0),
-          ),
-        ),
-      ).alg;
-      const { payload } = await jwtVerify(token, alg === "HS256" ? signer.hs256 : verifyKey, {
-        algorithms: [alg === "HS256" ? "HS256" : "ES256"],
-      });
-      return payload as Record<string, unknown>;
-    } catch (error) {
-      const why = error instanceof joseErrors.JWTExpired
-        ? "token has invalid claims: token is expired"
-        : "unable to parse or verify signature, token is malformed";
-      throw forbidden("bad_jwt", `invalid JWT: ${why}`);
-    }
-  }
-
-  /** requireAuthentication + the user and session loads Auth does for /user and /logout. */
-  async function caller(request: Request): Promise<{ user: UserRow; sessionId: string | null }> {
-    const claims = await claimsOf(request);
-    const sub = typeof claims.sub === "string" ? claims.sub : "";
-    if (!UUID.test(sub)) throw forbidden("bad_jwt", "invalid claim: missing sub claim");
-    const user = await findUserById(sql, sub);
-    if (!user || user.deleted_at) {
-      throw forbidden("user_not_found", "User from sub claim in JWT does not exist");
-    }
-    const sessionId = typeof claims.session_id === "string" && UUID.test(claims.session_id)
-      ? claims.session_id
-      : null;
-    if (sessionId) {
-      const [session] = await sql`
-        select not_after from auth.sessions where id = ${sessionId} and user_id = ${sub}`;
-      if (!session) {
-        throw forbidden("session_not_found", "Session from session_id claim in JWT does not exist");
-      }
-      if (session.not_after && new Date(session.not_after) < new Date()) {
-        throw forbidden("session_expired", "Session from session_id claim in JWT has expired");
-      }
-    }
-    return { user, sessionId };
-  }
-
-  async function body(request: Request): Promise<Record<string, unknown>> {
-    const declared = Number(request.headers.get("content-length") ?? "0");
-    if (declared > MAX_BODY) {
-      throw new AuthError(413, "request_entity_too_large", "Request body too large");
-    }
-    const bytes = new Uint8Array(await new Response(request.body).arrayBuffer());
-    if (bytes.length > MAX_BODY) {
-      throw new AuthError(413, "request_entity_too_large", "Request body too large");
-    }
-    if (bytes.length === 0) return {};
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(new TextDecoder().decode(bytes));
-    } catch {
-      throw badRequest("bad_json", "Could not parse request body as JSON: invalid character");
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw badRequest(
-        "bad_json",
-        "Could not parse request body as JSON: json: cannot unmarshal into Go value",
-      );
-    }
-    return parsed as Record<string, unknown>;
-  }
-
-  const userAgent = (request: Request) => request.headers.get("user-agent")?.slice(0, 512) ?? null;
-
-  async function signup(request: Request): Promise<Response> {
-    const params = await body(request);
-    const email = typeof params.email === "string" ? params.email : "";
-    const phone = typeof params.phone === "string" ? params.phone : "";
-    if (email === "" && phone === "") {
-      // Anonymous sign-in: supabase-js signInAnonymously() posts {data?}.
-      if (!settings.anonymous) {
-        throw unprocessable("anonymous_provider_disabled", "Anonymous sign-ins are disabled");
-      }
-      if (!settings.signup) {
-        throw unprocessable("signup_disabled", "Signups not allowed for this instance");
-      }
-      const user = await createUser(sql, {
-        email: null,
-        encryptedPassword: null,
-        confirmed: false,
-        anonymous: true,
-        userMetadata: objectParam(params.data, "data") ?? {},
-      });
-      const session = await startSession(sql, signer, settings, user, "anonymous", {
-        userAgent: userAgent(request),
-      });
-      return authJson(request, session);
-    }
-    if (!settings.signup) {
-      throw unprocessable("signup_disabled", "Signups not allowed for this instance");
-    }
-    if (typeof params.password !== "string" || params.password === "") {
-      throw badRequest("validation_failed", "Signup requires a valid password");
-    }
-    if (phone !== "" && email !== "") {
-      throw badRequest(
-        "validation_failed",
-        "Only an email address or phone number should be provided on signup.",
-      );
-    }
-    if (phone !== "") {
-      throw badRequest("phone_provider_disabled", "Phone signups are disabled");
-    }
-    checkPasswordStrength(params.password, settings.minPasswordLength);
-    if (!settings.emailProvider) {
-      throw badRequest("email_provider_disabled", "Email signups are disabled");
-    }
-    const address = validateEmail(email);
-    const existing = await findUserByEmail(sql, address);
-    if (existing) {
-      if (!settings.confirmations) {
-        throw unprocessable("user_already_exists", "User already registered");
-      }
-      // With confirmations on, Auth answers an obfuscated user so emails cannot be probed.
-      return authJson(request, {
-        id: crypto.randomUUID(),
-        aud: "authenticated",
-        role: "",
-        email: address,
-        phone: "",
-        confirmation_sent_at: new Date().toISOString(),
-        app_metadata: { provider: "email", providers: ["email"] },
-        user_metadata: {},
-        identities: [],
-        created_at: new Date().toISOString(),
-        updated_at: new Date().toISOString(),
-        is_anonymous: false,
-      });
-    }
-    const user = await createUser(sql, {
-      email: address,
-      encryptedPassword: await passwords.hash(params.password),
-      confirmed: !settings.confirmations,
-      anonymous: false,
-      userMetadata: objectParam(params.data, "data") ?? {},
-    });
-    if (settings.confirmations) return authJson(request, await userJson(sql, user));
-    const session = await startSession(sql, signer, settings, user, "password", {
-      userAgent: userAgent(request),
-    });
-    return authJson(request, session);
-  }
-
-  async function token(request: Request): Promise<Response> {
-    const grant = new URL(request.url).searchParams.get("grant_type");
-    const params = await body(request);
-    if (grant === "refresh_token") {
-      return authJson(
-        request,
-        await refreshSession(sql, signer, settings, params.refresh_token),
-      );
-    }
-    if (grant !== "password") throw badRequest("invalid_credentials", "unsupported_grant_type");
-    const email = typeof params.email === "string" ? params.email : "";
-    const phone = typeof params.phone === "string" ? params.phone : "";
-    const password = typeof params.password === "string" ? params.password : "";
-    if (email !== "" && phone !== "") {
-      throw badRequest(
-        "validation_failed",
-        "Only an email address or phone number should be provided on login.",
-      );
-    }
-    if (email === "" && phone === "") {
-      throw badRequest("validation_failed", "missing email or phone");
-    }
-    if (phone !== "") throw badRequest("invalid_credentials", "Invalid login credentials");
-    const user = await findUserByEmail(sql, email.trim());
-    // The hash is checked even for an unknown email, so timing does not tell which it was.
-    const ok = await passwords.compare(password, user?.encrypted_password || await decoy);
-    if (!user || !ok) throw badRequest("invalid_credentials", "Invalid login credentials");
-    if (isBanned(user)) throw badRequest("user_banned", "User is banned");
-    if (!user.email_confirmed_at && settings.confirmations) {
-      throw badRequest("email_not_confirmed", "Email not confirmed");
-    }
-    const session = await startSession(sql, signer, settings, user, "password", {
-      userAgent: userAgent(request),
-    });
-    return authJson(request, session);
-  }
-
-  async function logout(request: Request): Promise<Response> {
-    const raw = new URL(request.url).searchParams.get("scope") ?? "global";
-    if (raw !== "" && raw !== "global" && raw !== "local" && raw !== "others") {
-      throw badRequest(
-        "validation_failed",
-        `Unsupported logout scope "${raw.slice(0, 20).replace(/[^\x20-\x7e]/g, "")}"`,
-      );
-    }
-    const { user, sessionId } = await caller(request);
-    await endSessions(sql, user.id, sessionId, (raw || "global") as "global");
-    return new Response(null, { status: 204 });
-  }
-
-  async function getUser(request: Request): Promise<Response> {
-    const { user } = await caller(request);
-    if (isBanned(user)) throw forbidden("user_banned", "User is banned");
-    return authJson(request, await userJson(sql, user));
-  }
-
-  async function updateUser(request: Request): Promise<Response> {
-    const { user, sessionId } = await caller(request);
-    const params = await body(request);
-    const data = objectParam(params.data, "data");
-    if (params.password !== undefined && params.password !== null) {
-      if (typeof params.password !== "string") {
-        throw badRequest("validation_failed", "password must be a string");
-      }
-      checkPasswordStrength(params.password, settings.minPasswordLength);
-      if (await passwords.compare(params.password, user.encrypted_password)) {
-        throw unprocessable(
-          "same_password",
-          "New password should be different from the old password.",
-        );
-      }
-      const hash = await passwords.hash(params.password);
-      await sql`update auth.users set encrypted_password = ${hash}, updated_at = now()
-                where id = ${user.id}`;
-      // A new password signs every other session out (Auth's UpdatePassword).
-      if (sessionId) await endSessions(sql, user.id, sessionId, "others");
-    }
-    if (typeof params.email === "string" && params.email !== "" && params.email !== user.email) {
-      const address = validateEmail(params.email);
-      const taken = await findUserByEmail(sql, address);
-      if (taken && taken.id !== user.id) {
-        throw unprocessable("email_exists", DUPLICATE_EMAIL_MSG);
-      }
-      if (settings.confirmations) {
-        await sql`update auth.users set email_change = ${address}, email_change_sent_at = now(),
-                  updated_at = now() where id = ${user.id}`;
-      } else {
-        await sql`update auth.users set email = ${address}, email_confirmed_at = now(),
-                  is_anonymous = false, updated_at = now() where id = ${user.id}`;
-        await sql`
-          insert into auth.identities (provider_id, user_id, identity_data, provider)
-          values (${user.id}, ${user.id}, ${
-          sql.json({ sub: user.id, email: address, email_verified: false, phone_verified: false })
-        }, 'email')
-          on conflict (provider_id, provider) do update set identity_data = excluded.identity_data`;
-      }
-    }
-    if (data) {
-      const merged = mergeMetadata(user.raw_user_meta_data, data);
-      await sql`update auth.users set raw_user_meta_data = ${sql.json(merged as never)},
-                updated_at = now() where id = ${user.id}`;
-    }
-    return authJson(request, await userJson(sql, (await findUserById(sql, user.id))!));
-  }
-
-  async function requireAdmin(request: Request): Promise<void> {
-    const claims = await claimsOf(request);
-    if (!ADMIN_ROLES.has(String(claims.role ?? ""))) {
-      throw forbidden("not_admin", "User not allowed");
-    }
-  }
-
-  async function localToken(request: Request): Promise<Response> {
-    if (deps.apiKeyKind(request.headers.get("apikey")) !== "secret") {
-      throw unauthorized(
-        "no_authorization",
-        "This local endpoint requires the secret key as apikey",
-      );
-    }
-    const params = await body(request);
-    return authJson(request, await issueLocalToken(sql, signer, settings, params));
-  }
-
-  async function route(request: Request, path: string): Promise<Response> {
-    const method = request.method;
-    if (path === "/.well-known/jwks.json" && method === "GET") {
-      return Response.json(jwks, { headers: { "cache-control": "public, max-age=600" } });
-    }
-    if (path === "/health" && method === "GET") {
-      return authJson(request, {
-        version: "local",
-        name: "GoTrue",
-        description: "GoTrue is a user registration and authentication API",
-      });
-    }
-    if (path === "/settings" && method === "GET") {
-      return authJson(request, {
-        external: {
-          anonymous_users: settings.anonymous,
-          email: settings.emailProvider,
-          phone: false,
-        },
-        disable_signup: !settings.signup,
-        mailer_autoconfirm: !settings.confirmations,
-        phone_autoconfirm: false,
-        sms_provider: "",
-        saml_enabled: false,
-      });
-    }
-    if (path === "/signup" && method === "POST") return await signup(request);
-    if (path === "/token" && method === "POST") return await token(request);
-    if (path === "/logout" && method === "POST") return await logout(request);
-    if (path === "/user" && method === "GET") return await getUser(request);
-    if (path === "/user" && method === "PUT") return await updateUser(request);
-    if (path === "/_local/token" && method === "POST") return await localToken(request);
-    const admin = /^\/admin\/users(?:\/([^/]+))?\/?$/.exec(path);
-    if (admin) {
-      await requireAdmin(request);
-      return await adminRoute(
-        { sql, settings, passwords },
-        request,
-        admin[1] ? [admin[1]] : [],
-        () => body(request),
-      );
-    }
-    throw new AuthError(404, "not_found", "Not found");
-  }
-
+  const ctx: AuthContext = {
+    sql: deps.sql,
+    settings: deps.settings,
+    apiKeyKind: deps.apiKeyKind,
+    signer: {
+      keys: deps.keys,
+      issuer: deps.issuer,
+      es256: await importJWK(deps.keys.signingKey, "ES256") as CryptoKey,
+      hs256: new TextEncoder().encode(deps.keys.jwtSecret),
+    },
+    verifyKey: await importJWK(publicSigningJwk(deps.keys) as JWK, "ES256") as CryptoKey,
+    passwords,
+    decoy,
+    jwks: { keys: [publicSigningJwk(deps.keys)] },
+  };
   return {
     async handle(request, path) {
       try {
-        return await route(request, path);
+        return await route(ctx, request, path);
       } catch (error) {
         if (error instanceof AuthError) return authErrorResponse(request, error);
         console.error(`auth: ${request.method} ${path} failed: ${(error as Error).message}`);
@@ -428,8 +102,356 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
         );
       }
     },
-    close: () => passwords.close(),
+    close: () => ctx.passwords.close(),
   };
+}
+
+/** What every route needs: the database, the settings, keys, and the password workers. */
+interface AuthContext {
+  sql: Sql;
+  settings: AuthSettings;
+  apiKeyKind: AuthDeps["apiKeyKind"];
+  signer: Signer;
+  verifyKey: CryptoKey;
+  passwords: PasswordHasher;
+  decoy: Promise<string>;
+  jwks: { keys: JWK[] };
+}
+
+/** The bearer's claims, Auth's way: 401 without one, 403 bad_jwt when it does not verify. */
+async function claimsOf(ctx: AuthContext, request: Request): Promise<Record<string, unknown>> {
+  const header = request.headers.get("authorization") ?? "";
+  const match = /^bearer ([A-Za-z0-9_\-.]+)$/i.exec(header.trim());
+  if (!match) {
+    throw unauthorized("no_authorization", "This endpoint requires a valid Bearer token");
+  }
+  const token = match[1]!;
+  const kind = ctx.apiKeyKind(token);
+  if (kind === "secret") return { role: "service_role" };
+  if (kind === "publishable") return { role: "anon" };
+  try {
+    const alg = JSON.parse(
+      new TextDecoder().decode(
+        Uint8Array.from(
+          atob(token.split(".")[0]!.replace(/-/g, "+").replace(/_/g, "/")),
+          (c) => c.charCodeAt(0),
+        ),
+      ),
+    ).alg;
+    const { payload } = await jwtVerify(token, alg === "HS256" ? ctx.signer.hs256 : ctx.verifyKey, {
+      algorithms: [alg === "HS256" ? "HS256" : "ES256"],
+    });
+    return payload as Record<string, unknown>;
+  } catch (error) {
+    const why = error instanceof joseErrors.JWTExpired
+      ? "token has invalid claims: token is expired"
+      : "unable to parse or verify signature, token is malformed";
+    throw forbidden("bad_jwt", `invalid JWT: ${why}`);
+  }
+}
+
+/** requireAuthentication + the user and session loads Auth does for /user and /logout. */
+async function caller(
+  ctx: AuthContext,
+  request: Request,
+): Promise<{ user: UserRow; sessionId: string | null }> {
+  const claims = await claimsOf(ctx, request);
+  const sub = typeof claims.sub === "string" ? claims.sub : "";
+  if (!UUID.test(sub)) throw forbidden("bad_jwt", "invalid claim: missing sub claim");
+  const user = await findUserById(ctx.sql, sub);
+  if (!user || user.deleted_at) {
+    throw forbidden("user_not_found", "User from sub claim in JWT does not exist");
+  }
+  const sessionId = typeof claims.session_id === "string" && UUID.test(claims.session_id)
+    ? claims.session_id
+    : null;
+  if (sessionId) {
+    const [session] = await ctx.sql`
+      select not_after from auth.sessions where id = ${sessionId} and user_id = ${sub}`;
+    if (!session) {
+      throw forbidden("session_not_found", "Session from session_id claim in JWT does not exist");
+    }
+    if (session.not_after && new Date(session.not_after) < new Date()) {
+      throw forbidden("session_expired", "Session from session_id claim in JWT has expired");
+    }
+  }
+  return { user, sessionId };
+}
+
+async function body(request: Request): Promise<Record<string, unknown>> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY) {
+    throw new AuthError(413, "request_entity_too_large", "Request body too large");
+  }
+  const bytes = new Uint8Array(await new Response(request.body).arrayBuffer());
+  if (bytes.length > MAX_BODY) {
+    throw new AuthError(413, "request_entity_too_large", "Request body too large");
+  }
+  if (bytes.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw badRequest("bad_json", "Could not parse request body as JSON: invalid character");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw badRequest(
+      "bad_json",
+      "Could not parse request body as JSON: json: cannot unmarshal into Go value",
+    );
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function userAgent(request: Request): string | null {
+  return request.headers.get("user-agent")?.slice(0, 512) ?? null;
+}
+
+async function signup(ctx: AuthContext, request: Request): Promise<Response> {
+  const params = await body(request);
+  const email = typeof params.email === "string" ? params.email : "";
+  const phone = typeof params.phone === "string" ? params.phone : "";
+  if (email === "" && phone === "") {
+    // Anonymous sign-in: supabase-js signInAnonymously() posts {data?}.
+    if (!ctx.settings.anonymous) {
+      throw unprocessable("anonymous_provider_disabled", "Anonymous sign-ins are disabled");
+    }
+    if (!ctx.settings.signup) {
+      throw unprocessable("signup_disabled", "Signups not allowed for this instance");
+    }
+    const user = await createUser(ctx.sql, {
+      email: null,
+      encryptedPassword: null,
+      confirmed: false,
+      anonymous: true,
+      userMetadata: objectParam(params.data, "data") ?? {},
+    });
+    const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "anonymous", {
+      userAgent: userAgent(request),
+    });
+    return authJson(request, session);
+  }
+  if (!ctx.settings.signup) {
+    throw unprocessable("signup_disabled", "Signups not allowed for this instance");
+  }
+  if (typeof params.password !== "string" || params.password === "") {
+    throw badRequest("validation_failed", "Signup requires a valid password");
+  }
+  if (phone !== "" && email !== "") {
+    throw badRequest(
+      "validation_failed",
+      "Only an email address or phone number should be provided on signup.",
+    );
+  }
+  if (phone !== "") {
+    throw badRequest("phone_provider_disabled", "Phone signups are disabled");
+  }
+  checkPasswordStrength(params.password, ctx.settings.minPasswordLength);
+  if (!ctx.settings.emailProvider) {
+    throw badRequest("email_provider_disabled", "Email signups are disabled");
+  }
+  const address = validateEmail(email);
+  const existing = await findUserByEmail(ctx.sql, address);
+  if (existing) {
+    if (!ctx.settings.confirmations) {
+      throw unprocessable("user_already_exists", "User already registered");
+    }
+    // With confirmations on, Auth answers an obfuscated user so emails cannot be probed.
+    return authJson(request, {
+      id: crypto.randomUUID(),
+      aud: "authenticated",
+      role: "",
+      email: address,
+      phone: "",
+      confirmation_sent_at: new Date().toISOString(),
+      app_metadata: { provider: "email", providers: ["email"] },
+      user_metadata: {},
+      identities: [],
+      created_at: new Date().toISOString(),
+      updated_at: new Date().toISOString(),
+      is_anonymous: false,
+    });
+  }
+  const user = await createUser(ctx.sql, {
+    email: address,
+    encryptedPassword: await ctx.passwords.hash(params.password),
+    confirmed: !ctx.settings.confirmations,
+    anonymous: false,
+    userMetadata: objectParam(params.data, "data") ?? {},
+  });
+  if (ctx.settings.confirmations) return authJson(request, await userJson(ctx.sql, user));
+  const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "password", {
+    userAgent: userAgent(request),
+  });
+  return authJson(request, session);
+}
+
+async function token(ctx: AuthContext, request: Request): Promise<Response> {
+  const grant = new URL(request.url).searchParams.get("grant_type");
+  const params = await body(request);
+  if (grant === "refresh_token") {
+    return authJson(
+      request,
+      await refreshSession(ctx.sql, ctx.signer, ctx.settings, params.refresh_token),
+    );
+  }
+  if (grant !== "password") throw badRequest("invalid_credentials", "unsupported_grant_type");
+  const email = typeof params.email === "string" ? params.email : "";
+  const phone = typeof params.phone === "string" ? params.phone : "";
+  const password = typeof params.password === "string" ? params.password : "";
+  if (email !== "" && phone !== "") {
+    throw badRequest(
+      "validation_failed",
+      "Only an email address or phone number should be provided on login.",
+    );
+  }
+  if (email === "" && phone === "") {
+    throw badRequest("validation_failed", "missing email or phone");
+  }
+  if (phone !== "") throw badRequest("invalid_credentials", "Invalid login credentials");
+  const user = await findUserByEmail(ctx.sql, email.trim());
+  // The hash is checked even for an unknown email, so timing does not tell which it was.
+  const ok = await ctx.passwords.compare(password, user?.encrypted_password || await ctx.decoy);
+  if (!user || !ok) throw badRequest("invalid_credentials", "Invalid login credentials");
+  if (isBanned(user)) throw badRequest("user_banned", "User is banned");
+  if (!user.email_confirmed_at && ctx.settings.confirmations) {
+    throw badRequest("email_not_confirmed", "Email not confirmed");
+  }
+  const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "password", {
+    userAgent: userAgent(request),
+  });
+  return authJson(request, session);
+}
+
+async function logout(ctx: AuthContext, request: Request): Promise<Response> {
+  const raw = new URL(request.url).searchParams.get("scope") ?? "global";
+  if (raw !== "" && raw !== "global" && raw !== "local" && raw !== "others") {
+    throw badRequest(
+      "validation_failed",
+      `Unsupported logout scope "${raw.slice(0, 20).replace(/[^\x20-\x7e]/g, "")}"`,
+    );
+  }
+  const { user, sessionId } = await caller(ctx, request);
+  await endSessions(ctx.sql, user.id, sessionId, (raw || "global") as "global");
+  return new Response(null, { status: 204 });
+}
+
+async function getUser(ctx: AuthContext, request: Request): Promise<Response> {
+  const { user } = await caller(ctx, request);
+  if (isBanned(user)) throw forbidden("user_banned", "User is banned");
+  return authJson(request, await userJson(ctx.sql, user));
+}
+
+async function updateUser(ctx: AuthContext, request: Request): Promise<Response> {
+  const { user, sessionId } = await caller(ctx, request);
+  const params = await body(request);
+  const data = objectParam(params.data, "data");
+  if (params.password !== undefined && params.password !== null) {
+    if (typeof params.password !== "string") {
+      throw badRequest("validation_failed", "password must be a string");
+    }
+    checkPasswordStrength(params.password, ctx.settings.minPasswordLength);
+    if (await ctx.passwords.compare(params.password, user.encrypted_password)) {
+      throw unprocessable(
+        "same_password",
+        "New password should be different from the old password.",
+      );
+    }
+    const hash = await ctx.passwords.hash(params.password);
+    await ctx.sql`update auth.users set encrypted_password = ${hash}, updated_at = now()
+              where id = ${user.id}`;
+    // A new password signs every other session out (Auth's UpdatePassword).
+    if (sessionId) await endSessions(ctx.sql, user.id, sessionId, "others");
+  }
+  if (typeof params.email === "string" && params.email !== "" && params.email !== user.email) {
+    const address = validateEmail(params.email);
+    const taken = await findUserByEmail(ctx.sql, address);
+    if (taken && taken.id !== user.id) {
+      throw unprocessable("email_exists", DUPLICATE_EMAIL_MSG);
+    }
+    if (ctx.settings.confirmations) {
+      await ctx.sql`update auth.users set email_change = ${address}, email_change_sent_at = now(),
+                updated_at = now() where id = ${user.id}`;
+    } else {
+      await ctx.sql`update auth.users set email = ${address}, email_confirmed_at = now(),
+                is_anonymous = false, updated_at = now() where id = ${user.id}`;
+      await ctx.sql`
+        insert into auth.identities (provider_id, user_id, identity_data, provider)
+        values (${user.id}, ${user.id}, ${
+        ctx.sql.json({ sub: user.id, email: address, email_verified: false, phone_verified: false })
+      }, 'email')
+        on conflict (provider_id, provider) do update set identity_data = excluded.identity_data`;
+    }
+  }
+  if (data) {
+    const merged = mergeMetadata(user.raw_user_meta_data, data);
+    await ctx.sql`update auth.users set raw_user_meta_data = ${ctx.sql.json(merged as never)},
+              updated_at = now() where id = ${user.id}`;
+  }
+  return authJson(request, await userJson(ctx.sql, (await findUserById(ctx.sql, user.id))!));
+}
+
+async function requireAdmin(ctx: AuthContext, request: Request): Promise<void> {
+  const claims = await claimsOf(ctx, request);
+  if (!ADMIN_ROLES.has(String(claims.role ?? ""))) {
+    throw forbidden("not_admin", "User not allowed");
+  }
+}
+
+async function localToken(ctx: AuthContext, request: Request): Promise<Response> {
+  if (ctx.apiKeyKind(request.headers.get("apikey")) !== "secret") {
+    throw unauthorized(
+      "no_authorization",
+      "This local endpoint requires the secret key as apikey",
+    );
+  }
+  const params = await body(request);
+  return authJson(request, await issueLocalToken(ctx.sql, ctx.signer, ctx.settings, params));
+}
+
+async function route(ctx: AuthContext, request: Request, path: string): Promise<Response> {
+  const method = request.method;
+  if (path === "/.well-known/jwks.json" && method === "GET") {
+    return Response.json(ctx.jwks, { headers: { "cache-control": "public, max-age=600" } });
+  }
+  if (path === "/health" && method === "GET") {
+    return authJson(request, {
+      version: "local",
+      name: "GoTrue",
+      description: "GoTrue is a user registration and authentication API",
+    });
+  }
+  if (path === "/settings" && method === "GET") {
+    return authJson(request, {
+      external: {
+        anonymous_users: ctx.settings.anonymous,
+        email: ctx.settings.emailProvider,
+        phone: false,
+      },
+      disable_signup: !ctx.settings.signup,
+      mailer_autoconfirm: !ctx.settings.confirmations,
+      phone_autoconfirm: false,
+      sms_provider: "",
+      saml_enabled: false,
+    });
+  }
+  if (path === "/signup" && method === "POST") return await signup(ctx, request);
+  if (path === "/token" && method === "POST") return await token(ctx, request);
+  if (path === "/logout" && method === "POST") return await logout(ctx, request);
+  if (path === "/user" && method === "GET") return await getUser(ctx, request);
+  if (path === "/user" && method === "PUT") return await updateUser(ctx, request);
+  if (path === "/_local/token" && method === "POST") return await localToken(ctx, request);
+  const admin = /^\/admin\/users(?:\/([^/]+))?\/?$/.exec(path);
+  if (admin) {
+    await requireAdmin(ctx, request);
+    return await adminRoute(
+      { sql: ctx.sql, settings: ctx.settings, passwords: ctx.passwords },
+      request,
+      admin[1] ? [admin[1]] : [],
+      () => body(request),
+    );
+  }
+  throw new AuthError(404, "not_found", "Not found");
 }
 
 export interface LocalTokenRequest {
