@@ -207,30 +207,37 @@ function userAgent(request: Request): string | null {
   return request.headers.get("user-agent")?.slice(0, 512) ?? null;
 }
 
+/** POST /signup without email or phone, when `[auth] enable_anonymous_sign_ins` allows it. */
+async function signInAnonymously(
+  ctx: AuthContext,
+  request: Request,
+  params: Record<string, unknown>,
+): Promise<Response> {
+  if (!ctx.settings.anonymous) {
+    throw unprocessable("anonymous_provider_disabled", "Anonymous sign-ins are disabled");
+  }
+  if (!ctx.settings.signup) {
+    throw unprocessable("signup_disabled", "Signups not allowed for this instance");
+  }
+  const user = await createUser(ctx.sql, {
+    email: null,
+    encryptedPassword: null,
+    confirmed: false,
+    anonymous: true,
+    userMetadata: objectParam(params.data, "data") ?? {},
+  });
+  const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "anonymous", {
+    userAgent: userAgent(request),
+  });
+  return authJson(request, session);
+}
+
 async function signup(ctx: AuthContext, request: Request): Promise<Response> {
   const params = await body(request);
   const email = typeof params.email === "string" ? params.email : "";
   const phone = typeof params.phone === "string" ? params.phone : "";
-  if (email === "" && phone === "") {
-    // Anonymous sign-in: supabase-js signInAnonymously() posts {data?}.
-    if (!ctx.settings.anonymous) {
-      throw unprocessable("anonymous_provider_disabled", "Anonymous sign-ins are disabled");
-    }
-    if (!ctx.settings.signup) {
-      throw unprocessable("signup_disabled", "Signups not allowed for this instance");
-    }
-    const user = await createUser(ctx.sql, {
-      email: null,
-      encryptedPassword: null,
-      confirmed: false,
-      anonymous: true,
-      userMetadata: objectParam(params.data, "data") ?? {},
-    });
-    const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "anonymous", {
-      userAgent: userAgent(request),
-    });
-    return authJson(request, session);
-  }
+  // Anonymous sign-in: supabase-js signInAnonymously() posts no email and no phone.
+  if (email === "" && phone === "") return await signInAnonymously(ctx, request, params);
   if (!ctx.settings.signup) {
     throw unprocessable("signup_disabled", "Signups not allowed for this instance");
   }
@@ -466,12 +473,8 @@ export interface LocalTokenRequest {
 }
 
 /** `deno task token`: find or create the user, then start a session the way sign-in does. */
-export async function issueLocalToken(
-  sql: Sql,
-  signer: Signer,
-  settings: AuthSettings,
-  params: LocalTokenRequest,
-) {
+/** The checks `deno task token` relies on, one validation_failed message per field. */
+function checkLocalTokenRequest(params: LocalTokenRequest) {
   const sub = params.sub;
   if (typeof sub !== "string" || !UUID.test(sub)) {
     throw badRequest("validation_failed", "sub must be a UUID (Supabase Auth user ids are UUIDs)");
@@ -501,6 +504,22 @@ export async function issueLocalToken(
   if (params.role !== undefined && typeof params.role !== "string") {
     throw badRequest("validation_failed", "role must be a string");
   }
+  return {
+    sub,
+    lifetime,
+    sessionId,
+    alg: alg as "ES256" | "HS256",
+    aal: aal as "aal1" | "aal2",
+  };
+}
+
+export async function issueLocalToken(
+  sql: Sql,
+  signer: Signer,
+  settings: AuthSettings,
+  params: LocalTokenRequest,
+) {
+  const { sub, lifetime, sessionId, alg, aal } = checkLocalTokenRequest(params);
   const email = params.email === undefined || params.email === null
     ? null
     : validateEmail(params.email);
