@@ -72,102 +72,21 @@ async function findDenoDir(): Promise<string> {
 }
 
 export async function startProcessRuntime(options: RuntimeOptions): Promise<ProcessRuntime> {
+  const state = {
+    options,
+    denoDir: Deno.env.get("DENO_DIR") ?? await findDenoDir(),
+    layout: undefined as unknown as FunctionsLayout,
+    secrets: {} as Record<string, string>,
+    live: new Map<string, FunctionProcess>(),
+    all: new Set<FunctionProcess>(),
+    closed: false,
+    pending: Promise.resolve() as Promise<unknown>,
+    jwks: createLocalJWKSet({ keys: [options.signingJwk] }),
+    secretKey: new TextEncoder().encode(options.jwtSecret),
+  };
+  state.layout = read(state);
+  state.secrets = loadSecrets(state);
   const { log } = options;
-  const denoDir = Deno.env.get("DENO_DIR") ?? await findDenoDir();
-  let layout: FunctionsLayout = read();
-  let secrets = loadSecrets();
-  /** The live process of each function (per_worker), replaced on reload or after a crash. */
-  const live = new Map<string, FunctionProcess>();
-  let pending: Promise<unknown> = Promise.resolve();
-  const jwks = createLocalJWKSet({ keys: [options.signingJwk] });
-  const secretKey = new TextEncoder().encode(options.jwtSecret);
-
-  function read(): FunctionsLayout {
-    return readFunctionsLayout({
-      functionsDir: options.functionsDir,
-      configToml: options.configToml,
-      defaultImportMap: options.importMap,
-    });
-  }
-
-  function loadSecrets(): Record<string, string> {
-    const { env, skipped } = readEnvFile(options.envFile);
-    for (const name of skipped) {
-      log(`[functions] ${options.envFile}: ${name} skipped (SUPABASE_ names are the platform's)`);
-    }
-    return env;
-  }
-
-  function spawn(spec: FunctionSpec): FunctionProcess {
-    const started = performance.now();
-    const process = new FunctionProcess({
-      spec,
-      runtime: layout.runtime,
-      env: { ...options.baseEnv, ...secrets },
-      denoDir,
-      readable: [options.functionsDir, spec.importMap],
-      denoConfig: options.denoConfig,
-      projectImportMap: options.importMap,
-      log: (line) => log(`[fn:${spec.name}] ${line}`),
-      ...(options.inspectFunction === spec.name
-        ? { inspect: `127.0.0.1:${layout.runtime.inspectorPort}` }
-        : {}),
-    });
-    process.ready.then(
-      () => log(`[functions] ${spec.name} ready in ${Math.round(performance.now() - started)} ms`),
-      () => log(`[functions] ${spec.name} failed to boot (see its log lines above)`),
-    );
-    return process;
-  }
-
-  /** The process to send a request to: the live one, or a new one. */
-  function processFor(spec: FunctionSpec): FunctionProcess {
-    if (layout.runtime.policy === "oneshot") return spawn(spec);
-    let process = live.get(spec.name);
-    if (!process || !process.alive) {
-      process = spawn(spec);
-      live.set(spec.name, process);
-    }
-    return process;
-  }
-
-  /** Reload what a change touches: its own function, or all (shared code, config, secrets). */
-  function reload(paths: string[]) {
-    const touched = new Set<string>();
-    let all = false;
-    for (const path of paths) {
-      const inside = path.startsWith(`${options.functionsDir}/`)
-        ? path.slice(options.functionsDir.length + 1).split("/")[0]!
-        : null;
-      if (inside && layout.functions.has(inside)) touched.add(inside);
-      else all = true;
-    }
-    try {
-      layout = read();
-      if (all) secrets = loadSecrets();
-    } catch (error) {
-      log(`[functions] not reloaded: ${(error as Error).message}`);
-      return;
-    }
-    const names = all ? [...live.keys()] : [...touched].filter((n) => live.has(n));
-    const why = paths.map((p) => p.replace(`${options.functionsDir}/`, "functions/")).join(", ");
-    const work = names.map(async (name) => {
-      const old = live.get(name);
-      const spec = layout.functions.get(name);
-      if (!spec) {
-        live.delete(name);
-        await old?.retire();
-        return;
-      }
-      const next = spawn(spec);
-      live.set(name, next);
-      log(`[functions] reloading ${name} (${why} changed)`);
-      await next.ready.catch(() => {});
-      await old?.retire();
-    });
-    pending = Promise.all([pending, ...work]);
-  }
-
   const watched = [options.functionsDir, options.importMap, options.configToml].filter((p) => {
     try {
       Deno.statSync(p);
@@ -188,57 +107,38 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
         timer = setTimeout(() => {
           const paths = [...new Set(batch)];
           batch = [];
-          reload(paths);
+          reload(state, paths);
         }, 150);
       }
     } catch { /* closed */ }
   })();
 
-  async function verifyJwt(request: Request): Promise<Response | null> {
-    const header = request.headers.get("authorization");
-    if (!header) {
-      return Response.json({ msg: "Error: Missing authorization header" }, { status: 401 });
-    }
-    const [scheme, token] = header.split(" ");
-    if (scheme !== "Bearer" || !token) {
-      return Response.json({ msg: "Error: Auth header is not 'Bearer {token}'" }, { status: 401 });
-    }
-    try {
-      const { alg } = decodeProtectedHeader(token);
-      if (alg === "HS256") await jwtVerify(token, secretKey, { algorithms: ["HS256"] });
-      else await jwtVerify(token, jwks, { algorithms: ["ES256", "RS256"] });
-      return null;
-    } catch {
-      return Response.json({ msg: "Invalid JWT" }, { status: 401 });
-    }
-  }
-
   return {
-    names: () => [...layout.functions.keys()].sort(),
+    names: () => [...state.layout.functions.keys()].sort(),
     handler(name) {
       // A folder made a moment ago, before the watcher said so, is found here.
-      if (!layout.functions.has(name) && !layout.disabled.has(name)) {
+      if (!state.layout.functions.has(name) && !state.layout.disabled.has(name)) {
         try {
-          layout = read();
-        } catch { /* keep the last good layout */ }
+          state.layout = read(state);
+        } catch { /* keep the last good state.layout */ }
       }
-      const spec = layout.functions.get(name);
+      const spec = state.layout.functions.get(name);
       if (!spec) return Promise.resolve(null);
       return Promise.resolve(async (request: Request) => {
         if (spec.verifyJwt && request.method !== "OPTIONS") {
-          const refused = await verifyJwt(request);
+          const refused = await verifyJwt(state, request);
           if (refused) return refused;
         }
         const url = new URL(request.url);
-        const process = processFor(spec);
+        const process = processFor(state, spec);
         try {
           const response = await process.fetch(request, `${url.pathname}${url.search}`);
-          if (layout.runtime.policy === "oneshot") {
+          if (state.layout.runtime.policy === "oneshot") {
             return oneshot(response, process);
           }
           return response;
         } catch (error) {
-          if (layout.runtime.policy === "oneshot") process.kill("stop");
+          if (state.layout.runtime.policy === "oneshot") process.kill("stop");
           if (error instanceof BootError) return edgeError("BOOT_ERROR");
           if (error instanceof WorkerLimitError) {
             log(`[functions] ${name} stopped: ${error.message} limit`);
@@ -253,19 +153,153 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
     },
     settled: async () => {
       await new Promise((r) => setTimeout(r, 400)); // let the watcher's debounce fire
-      await pending;
+      await state.pending;
     },
     async close() {
+      state.closed = true;
       try {
         watcher.close();
       } catch { /* closed */ }
-      await Promise.all([...live.values()].map((p) => {
+      await Promise.all([...state.all].map((p) => {
         p.kill("stop");
         return p.exited;
       }));
-      live.clear();
+      state.live.clear();
     },
   };
+}
+
+/** What the runtime knows while it runs: its options, the layout, the live processes. */
+interface RuntimeState {
+  options: RuntimeOptions;
+  denoDir: string;
+  layout: FunctionsLayout;
+  secrets: Record<string, string>;
+  /** The live process of each function (per_worker), replaced on reload or after a crash. */
+  live: Map<string, FunctionProcess>;
+  /** Every process not yet exited, live or retiring: stopping the runtime stops them all. */
+  all: Set<FunctionProcess>;
+  /** Set by close(): a reload whose timer fires after it starts nothing. */
+  closed: boolean;
+  /** Reloads started by the watcher (tests wait for them through settled()). */
+  pending: Promise<unknown>;
+  jwks: ReturnType<typeof createLocalJWKSet>;
+  secretKey: Uint8Array;
+}
+
+function read(state: RuntimeState): FunctionsLayout {
+  return readFunctionsLayout({
+    functionsDir: state.options.functionsDir,
+    configToml: state.options.configToml,
+    defaultImportMap: state.options.importMap,
+  });
+}
+
+function loadSecrets(state: RuntimeState): Record<string, string> {
+  const { env, skipped } = readEnvFile(state.options.envFile);
+  for (const name of skipped) {
+    state.options.log(
+      `[functions] ${state.options.envFile}: ${name} skipped (SUPABASE_ names are the platform's)`,
+    );
+  }
+  return env;
+}
+
+function spawn(state: RuntimeState, spec: FunctionSpec): FunctionProcess {
+  const started = performance.now();
+  const process = new FunctionProcess({
+    spec,
+    runtime: state.layout.runtime,
+    env: { ...state.options.baseEnv, ...state.secrets },
+    denoDir: state.denoDir,
+    readable: [state.options.functionsDir, spec.importMap],
+    denoConfig: state.options.denoConfig,
+    projectImportMap: state.options.importMap,
+    log: (line) => state.options.log(`[fn:${spec.name}] ${line}`),
+    ...(state.options.inspectFunction === spec.name
+      ? { inspect: `127.0.0.1:${state.layout.runtime.inspectorPort}` }
+      : {}),
+  });
+  state.all.add(process);
+  process.exited.then(() => state.all.delete(process));
+  process.ready.then(
+    () =>
+      state.options.log(
+        `[functions] ${spec.name} ready in ${Math.round(performance.now() - started)} ms`,
+      ),
+    () => state.options.log(`[functions] ${spec.name} failed to boot (see its log lines above)`),
+  );
+  return process;
+}
+
+/** The process to send a request to: the state.live one, or a new one. */
+function processFor(state: RuntimeState, spec: FunctionSpec): FunctionProcess {
+  if (state.layout.runtime.policy === "oneshot") return spawn(state, spec);
+  let process = state.live.get(spec.name);
+  if (!process || !process.alive) {
+    process = spawn(state, spec);
+    state.live.set(spec.name, process);
+  }
+  return process;
+}
+
+/** Reload what a change touches: its own function, or all (shared code, config, state.secrets). */
+function reload(state: RuntimeState, paths: string[]): void {
+  if (state.closed) return;
+  const touched = new Set<string>();
+  let all = false;
+  for (const path of paths) {
+    const inside = path.startsWith(`${state.options.functionsDir}/`)
+      ? path.slice(state.options.functionsDir.length + 1).split("/")[0]!
+      : null;
+    if (inside && state.layout.functions.has(inside)) touched.add(inside);
+    else all = true;
+  }
+  try {
+    state.layout = read(state);
+    if (all) state.secrets = loadSecrets(state);
+  } catch (error) {
+    state.options.log(`[functions] not reloaded: ${(error as Error).message}`);
+    return;
+  }
+  const names = all ? [...state.live.keys()] : [...touched].filter((n) => state.live.has(n));
+  const why = paths.map((p) => p.replace(`${state.options.functionsDir}/`, "functions/")).join(
+    ", ",
+  );
+  const work = names.map(async (name) => {
+    const old = state.live.get(name);
+    const spec = state.layout.functions.get(name);
+    if (!spec) {
+      state.live.delete(name);
+      await old?.retire();
+      return;
+    }
+    const next = spawn(state, spec);
+    state.live.set(name, next);
+    state.options.log(`[functions] reloading ${name} (${why} changed)`);
+    await next.ready.catch(() => {});
+    await old?.retire();
+  });
+  state.pending = Promise.all([state.pending, ...work]);
+}
+
+async function verifyJwt(state: RuntimeState, request: Request): Promise<Response | null> {
+  const header = request.headers.get("authorization");
+  if (!header) {
+    return Response.json({ msg: "Error: Missing authorization header" }, { status: 401 });
+  }
+  const [scheme, token] = header.split(" ");
+  if (scheme !== "Bearer" || !token) {
+    return Response.json({ msg: "Error: Auth header is not 'Bearer {token}'" }, { status: 401 });
+  }
+  try {
+    const { alg } = decodeProtectedHeader(token);
+    if (alg === "HS256") await jwtVerify(token, state.secretKey, { algorithms: ["HS256"] });
+    else await jwtVerify(token, state.jwks, { algorithms: ["ES256", "RS256"] });
+    return null;
+  } catch {
+    return Response.json({ msg: "Invalid JWT" }, { status: 401 });
+  }
 }
 
 /** oneshot: the process ends once its one response has been sent. */
