@@ -41,29 +41,62 @@ export function servePglite(
   db: PGlite,
   options: { port: number; hostname?: string },
 ): PgliteServer {
-  const listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port });
-  const connections = new Set<Deno.Conn>();
-  let nextId = 1;
-  /** The connection that holds the session (mid-sequence or in a transaction), if any. */
-  let owner: number | null = null;
-  let waiters: (() => void)[] = [];
-  let chain: Promise<unknown> = Promise.resolve();
-  /** The role the session currently runs as (PGlite's own user until a client asks for another). */
-  let sessionRole = SUPERUSER;
+  return new PgliteSocketServer(db, options);
+}
 
-  async function acquire(id: number): Promise<void> {
-    while (owner !== null && owner !== id) {
-      await new Promise<void>((resolve) => waiters.push(resolve));
-    }
-    owner = id;
+/** PGlite's one session, shared by socket clients that take turns (see the top of this file). */
+class PgliteSocketServer implements PgliteServer {
+  readonly #db: PGlite;
+  readonly #listener: Deno.Listener;
+  readonly #connections = new Set<Deno.Conn>();
+  #nextId = 1;
+  /** The connection that holds the session (mid-sequence or in a transaction), if any. */
+  #owner: number | null = null;
+  #waiters: (() => void)[] = [];
+  #chain: Promise<unknown> = Promise.resolve();
+  /** The role the session currently runs as (PGlite's own user until a client asks for another). */
+  #sessionRole = SUPERUSER;
+
+  constructor(db: PGlite, options: { port: number; hostname?: string }) {
+    this.#db = db;
+    this.#listener = Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port });
+    this.#accept().catch(() => {});
   }
 
-  function release(id: number, keep: boolean): void {
-    if (owner !== id) return;
+  async #accept(): Promise<void> {
+    for await (const conn of this.#listener) {
+      this.#connections.add(conn);
+      this.#handle(conn, this.#nextId++);
+    }
+  }
+
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  async close(): Promise<void> {
+    this.#listener.close();
+    for (const conn of this.#connections) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+    await this.#chain;
+  }
+
+  async #acquire(id: number): Promise<void> {
+    while (this.#owner !== null && this.#owner !== id) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    this.#owner = id;
+  }
+
+  #release(id: number, keep: boolean): void {
+    if (this.#owner !== id) return;
     if (!keep) {
-      owner = null;
-      const wake = waiters;
-      waiters = [];
+      this.#owner = null;
+      const wake = this.#waiters;
+      this.#waiters = [];
       wake.forEach((w) => w());
     }
   }
@@ -72,47 +105,47 @@ export function servePglite(
    * Switch the session to the client's login role (outside any transaction: we hold the turn).
    * Sent as a protocol message: PGlite's `exec` would wait for the lock we already hold.
    */
-  async function becomeRole(role: string): Promise<void> {
-    if (role === sessionRole) return;
+  async #becomeRole(role: string): Promise<void> {
+    if (role === this.#sessionRole) return;
     // Always `set`, never `reset`: PGlite's RESET SESSION AUTHORIZATION does not go back
     // once a transaction has set `role` (seen with 0.5.14); SET to its superuser does.
     const sql = `set session authorization "${role.replace(/"/g, '""')}"`;
     const answers: Uint8Array[] = [];
-    await db.execProtocolRawStream(simpleQuery(sql), { onRawData: (c) => answers.push(c) });
+    await this.#db.execProtocolRawStream(simpleQuery(sql), { onRawData: (c) => answers.push(c) });
     if (hasError(concat(answers))) throw new Error(`cannot become role ${role}`);
-    sessionRole = role;
+    this.#sessionRole = role;
   }
 
   /** Run one group of messages for a client; answers are written as they stream out. */
-  async function run(
+  async #run(
     id: number,
     role: string,
     conn: Deno.Conn,
     bytes: Uint8Array,
     last: number,
   ): Promise<void> {
-    await acquire(id);
+    await this.#acquire(id);
     // Serialize against PGlite itself as well (it is single-threaded).
-    const turn = chain.then(() =>
-      db.runExclusive(async () => {
-        await becomeRole(role);
-        await db.execProtocolRawStream(bytes, {
+    const turn = this.#chain.then(() =>
+      this.#db.runExclusive(async () => {
+        await this.#becomeRole(role);
+        await this.#db.execProtocolRawStream(bytes, {
           onRawData: (chunk: Uint8Array) => {
             writeAll(conn, chunk).catch(() => {});
           },
         });
       })
     );
-    chain = turn.catch(() => {});
+    this.#chain = turn.catch(() => {});
     try {
       await turn;
     } finally {
       const midSequence = last === FLUSH;
-      release(id, midSequence || db.isInTransaction());
+      this.#release(id, midSequence || this.#db.isInTransaction());
     }
   }
 
-  async function handle(conn: Deno.Conn, id: number): Promise<void> {
+  async #handle(conn: Deno.Conn, id: number): Promise<void> {
     let buffer: Uint8Array = new Uint8Array(0);
     let started = false;
     let pending: Uint8Array[] = [];
@@ -142,7 +175,7 @@ export function servePglite(
             try {
               // PGlite would make the startup's user its session's own user for everyone;
               // the session stays PGlite's superuser's, and each client gets its role per turn.
-              await run(id, role, conn, asSuperuser(message), SYNC);
+              await this.#run(id, role, conn, asSuperuser(message), SYNC);
             } catch {
               // No such role (or not allowed to log in): refuse as a server would.
               await writeAll(conn, fatal("28000", `role "${role}" cannot log in here`));
@@ -161,44 +194,24 @@ export function servePglite(
           if (type === SYNC || type === QUERY || type === FLUSH) {
             const group = concat(pending);
             pending = [];
-            await run(id, role, conn, group, type);
+            await this.#run(id, role, conn, group, type);
           }
         }
       }
     } catch {
       // client went away mid-read or mid-write
     } finally {
-      connections.delete(conn);
+      this.#connections.delete(conn);
       try {
         conn.close();
       } catch { /* already closed */ }
-      if (owner === id) {
+      if (this.#owner === id) {
         // A client that vanished inside a transaction must not keep the session.
-        if (db.isInTransaction()) await db.exec("ROLLBACK").catch(() => {});
-        release(id, false);
+        if (this.#db.isInTransaction()) await this.#db.exec("ROLLBACK").catch(() => {});
+        this.#release(id, false);
       }
     }
   }
-
-  (async () => {
-    for await (const conn of listener) {
-      connections.add(conn);
-      handle(conn, nextId++);
-    }
-  })().catch(() => {});
-
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    async close() {
-      listener.close();
-      for (const conn of connections) {
-        try {
-          conn.close();
-        } catch { /* already closed */ }
-      }
-      await chain;
-    },
-  };
 }
 
 /** PGlite's own user, the one its single session starts as. */
