@@ -395,6 +395,13 @@ Deno.test({
     assert.equal(page1.data.users[0]!.id, made[2]!.id);
     const got = await admin.getUserById(made[0]!.id);
     assert.equal(got.data.user!.user_metadata.n, 0);
+    const merged = await admin.updateUserById(made[0]!.id, {
+      user_metadata: { n: null, theme: "dark" },
+      app_metadata: { roles: ["admin"] },
+    });
+    assert.deepEqual(merged.data.user!.user_metadata, { theme: "dark" }, "null removes a key");
+    assert.deepEqual(merged.data.user!.app_metadata.roles, ["admin"]);
+    assert.equal(merged.data.user!.app_metadata.provider, "email", "other keys are kept");
     const missing = await admin.getUserById(crypto.randomUUID());
     assert.equal(missing.error?.code, "user_not_found");
     assert.equal(missing.error?.status, 404);

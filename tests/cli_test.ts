@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { freePort } from "../stack/db/database.ts";
+import { task } from "./helpers/cli.ts";
 
 const STATUS_KEYS = [
   "api_url",
@@ -20,18 +21,8 @@ const STATUS_KEYS = [
   "db_url",
 ];
 
-async function run(stateDir: string, script: string, args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli/main.ts", script, ...args],
-    env: { EDGE_STACK_DIR: stateDir, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+function run(stateDir: string, verb: string, args: string[]) {
+  return task([verb, ...args], { EDGE_STACK_DIR: stateDir });
 }
 
 async function start(stateDir: string, port: number, extra: string[] = []) {

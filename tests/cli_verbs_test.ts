@@ -7,23 +7,9 @@ import assert from "node:assert/strict";
 import { freePort, migrate, openDatabase } from "../stack/db/database.ts";
 import { startStack } from "../stack/start.ts";
 import { E2E } from "./helpers/stack.ts";
+import { task } from "./helpers/cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-
-async function task(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}/cli/main.ts`, ...args],
-    env: { NO_COLOR: "1", ...env },
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 /** A scratch project: README, config.toml, migrations, the shared core. */
 async function scratchProject(): Promise<string> {

@@ -205,19 +205,18 @@ async function updateFromAdmin(deps: AdminDeps, id: string, params: Record<strin
       update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()),
         updated_at = now() where id = ${id}`;
   }
-  const userMetadata = objectParam(params.user_metadata, "user_metadata");
-  if (userMetadata) {
-    const merged = mergeMetadata(user.raw_user_meta_data, userMetadata);
-    await sql`update auth.users set raw_user_meta_data = ${
-      sql.json(merged as never)
-    }, updated_at = now() where id = ${id}`;
-  }
-  const appMetadata = objectParam(params.app_metadata, "app_metadata");
-  if (appMetadata) {
-    const merged = mergeMetadata(user.raw_app_meta_data, appMetadata);
-    await sql`update auth.users set raw_app_meta_data = ${
-      sql.json(merged as never)
-    }, updated_at = now() where id = ${id}`;
+  // user_metadata and app_metadata merge the same way (a key set to null is removed).
+  for (
+    const [param, column] of [["user_metadata", "raw_user_meta_data"], [
+      "app_metadata",
+      "raw_app_meta_data",
+    ]] as const
+  ) {
+    const update = objectParam(params[param], param);
+    if (!update) continue;
+    const merged = mergeMetadata(user[column], update);
+    await sql`update auth.users set ${sql({ [column]: sql.json(merged as never) })},
+              updated_at = now() where id = ${id}`;
   }
   if (typeof params.role === "string") {
     await sql`update auth.users set role = ${params.role}, updated_at = now() where id = ${id}`;
