@@ -155,82 +155,80 @@ export async function refreshSession(
   settings: AuthSettings,
   presented: unknown,
 ): Promise<TokenResponse> {
-  if (typeof presented !== "string" || presented.length < 12) {
-    throw badRequest("validation_failed", "Refresh token is not valid");
-  }
-  if (presented.length === 12 && !/^[a-z0-9]{12}$/.test(presented)) {
+  if (
+    typeof presented !== "string" || presented.length < 12 ||
+    (presented.length === 12 && !/^[a-z0-9]{12}$/.test(presented))
+  ) {
     throw badRequest("validation_failed", "Refresh token is not valid");
   }
   let outcome: { sessionId: string; userId: string; token: string } | null = null;
-  let failure: Error | null = null;
   // One transaction, the token row locked: concurrent refreshes of one token queue here.
+  // A theft verdict commits (the session stays ended) before it is answered.
   await sql.begin(async (tx) => {
-    const [token] = await tx`
-      select id, token, user_id, revoked, parent, session_id, updated_at
-      from auth.refresh_tokens where token = ${presented} for update`;
-    if (!token) {
-      failure = badRequest(
-        "refresh_token_not_found",
-        "Invalid Refresh Token: Refresh Token Not Found",
-      );
-      return;
-    }
-    const [user] = await tx`select * from auth.users where id::text = ${token.user_id}`;
-    if (!user || user.deleted_at) {
-      failure = badRequest(
-        "refresh_token_not_found",
-        "Invalid Refresh Token: Refresh Token Not Found",
-      );
-      return;
-    }
-    if (isBanned(user)) {
-      failure = badRequest("user_banned", "Invalid Refresh Token: User Banned");
-      return;
-    }
-    const [session] = token.session_id
-      ? await tx`select id, not_after from auth.sessions where id = ${token.session_id}`
-      : [];
-    if (!session) {
-      failure = badRequest("session_not_found", "Invalid Refresh Token: No Valid Session Found");
-      return;
-    }
-    if (session.not_after && new Date(session.not_after) < new Date()) {
-      failure = badRequest("session_expired", "Invalid Refresh Token: Session Expired");
-      return;
-    }
-    let issued: string | null = null;
-    if (token.revoked) {
-      const [live] = await tx`
-        select token, parent from auth.refresh_tokens
-        where session_id = ${session.id} and revoked = false order by id desc limit 1`;
-      if (live && live.parent === token.token) {
-        issued = live.token; // the client lost the answer to its own refresh: same token again
-      } else {
-        const reuseUntil = new Date(token.updated_at).getTime() + settings.reuseInterval * 1000;
-        if (Date.now() > reuseUntil) {
-          if (settings.rotation) await tx`delete from auth.sessions where id = ${session.id}`;
-          failure = badRequest(
-            "refresh_token_already_used",
-            "Invalid Refresh Token: Already Used",
-          );
-          return; // committed: the session stays ended
-        }
-      }
-    }
-    if (issued === null) {
-      issued = newRefreshToken();
-      await tx`update auth.refresh_tokens set revoked = true, updated_at = now() where id = ${token.id}`;
-      await tx`
-        insert into auth.refresh_tokens (instance_id, token, user_id, parent, session_id)
-        values (${user.instance_id ?? null}, ${issued}, ${token.user_id}, ${token.token},
-                ${session.id})`;
-    }
+    const { token, user, session } = await refreshable(tx, presented);
+    const issued = await rotate(tx, token, session.id, settings);
+    if (issued === null) return;
     await tx`update auth.sessions set refreshed_at = now(), updated_at = now() where id = ${session.id}`;
     outcome = { sessionId: session.id, userId: user.id, token: issued };
   });
-  if (failure) throw failure;
-  const done = outcome as unknown as { sessionId: string; userId: string; token: string };
+  const done = outcome as { sessionId: string; userId: string; token: string } | null;
+  if (!done) throw badRequest("refresh_token_already_used", "Invalid Refresh Token: Already Used");
   return await answer(sql, signer, settings, done.userId, done.sessionId, done.token);
+}
+
+/** The token row (locked), its user and its session, or Auth's reason why it cannot refresh. */
+// deno-lint-ignore no-explicit-any
+async function refreshable(tx: any, presented: string) {
+  const notFound = () =>
+    badRequest("refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
+  const [token] = await tx`
+    select id, token, user_id, revoked, parent, session_id, updated_at
+    from auth.refresh_tokens where token = ${presented} for update`;
+  if (!token) throw notFound();
+  const [user] = await tx`select * from auth.users where id::text = ${token.user_id}`;
+  if (!user || user.deleted_at) throw notFound();
+  if (isBanned(user)) throw badRequest("user_banned", "Invalid Refresh Token: User Banned");
+  const [session] = token.session_id
+    ? await tx`select id, not_after from auth.sessions where id = ${token.session_id}`
+    : [];
+  if (!session) {
+    throw badRequest("session_not_found", "Invalid Refresh Token: No Valid Session Found");
+  }
+  if (session.not_after && new Date(session.not_after) < new Date()) {
+    throw badRequest("session_expired", "Invalid Refresh Token: Session Expired");
+  }
+  return { token, user, session };
+}
+
+/**
+ * The refresh token to answer with: the session's live child when a revoked token is its
+ * parent (a second tab), a new child otherwise; null when reuse past the interval is taken for
+ * theft (the session is ended).
+ */
+async function rotate(
+  // deno-lint-ignore no-explicit-any
+  tx: any,
+  token: { id: number; token: string; user_id: string; revoked: boolean; updated_at: string },
+  sessionId: string,
+  settings: AuthSettings,
+): Promise<string | null> {
+  if (token.revoked) {
+    const [live] = await tx`
+      select token, parent from auth.refresh_tokens
+      where session_id = ${sessionId} and revoked = false order by id desc limit 1`;
+    if (live && live.parent === token.token) return live.token as string;
+    const reuseUntil = new Date(token.updated_at).getTime() + settings.reuseInterval * 1000;
+    if (Date.now() > reuseUntil) {
+      if (settings.rotation) await tx`delete from auth.sessions where id = ${sessionId}`;
+      return null;
+    }
+  }
+  const issued = newRefreshToken();
+  await tx`update auth.refresh_tokens set revoked = true, updated_at = now() where id = ${token.id}`;
+  await tx`
+    insert into auth.refresh_tokens (token, user_id, parent, session_id)
+    values (${issued}, ${token.user_id}, ${token.token}, ${sessionId})`;
+  return issued;
 }
 
 /** POST /logout: global (every session of the user), local (this one), others. */
