@@ -129,18 +129,7 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
       "Without an audience check, tokens this issuer minted for other apps would be accepted.",
     );
   }
-  const algorithms = optionalStrings(e.algorithms, `${at}.algorithms`) ?? ALL_ASYMMETRIC;
-  for (const alg of algorithms) {
-    if (!isAsymmetric(alg)) {
-      throw new ConfigError(
-        `${at}.algorithms`,
-        `lists "${alg}", not an asymmetric algorithm we verify`,
-        `Use some of ${
-          ALL_ASYMMETRIC.join(", ")
-        }; shared secrets are for Supabase's legacy key only.`,
-      );
-    }
-  }
+  const algorithms = parseAlgorithms(e.algorithms, `${at}.algorithms`);
   const userIdClaim = e.user_id_claim ?? "sub";
   if (typeof userIdClaim !== "string" || userIdClaim === "") {
     throw new ConfigError(`${at}.user_id_claim`, "must be a claim name");
@@ -152,23 +141,7 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
     }
     jwksUrl = new URL(e.jwks_url);
   }
-  if (mode === "exchange" && e.roles !== undefined) {
-    throw new ConfigError(
-      `${at}.roles`,
-      "does not apply to an exchange issuer: its tokens never reach the database",
-      'The token-exchange function mints project tokens with role "authenticated".',
-    );
-  }
-  const roles = optionalStrings(e.roles, `${at}.roles`) ?? ["authenticated"];
-  for (const role of roles) {
-    if (!(THIRD_PARTY_ROLES as readonly string[]).includes(role)) {
-      throw new ConfigError(
-        `${at}.roles`,
-        `lists "${role}": a third-party issuer may only name ${THIRD_PARTY_ROLES.join(" or ")}`,
-        "service_role and database roles are for the project's own keys, never a provider's.",
-      );
-    }
-  }
+  const roles = parseRoles(e.roles, mode, `${at}.roles`);
   const idPrefix = e.id_prefix ?? provider;
   if (typeof idPrefix !== "string" || !ID_PREFIX.test(idPrefix)) {
     throw new ConfigError(
@@ -181,7 +154,7 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
     provider: provider as Provider,
     mode,
     audience,
-    algorithms: algorithms as AsymmetricAlgorithm[],
+    algorithms,
     userIdClaim,
     authorizedParties,
     jwksUrl,
@@ -189,6 +162,45 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
     idPrefix,
     machine: machineRule(e.machine, `${at}.machine`),
   };
+}
+
+/** `algorithms`: a subset of the asymmetric ones (default all); never a shared secret. */
+function parseAlgorithms(value: unknown, at: string): AsymmetricAlgorithm[] {
+  const algorithms = optionalStrings(value, at) ?? ALL_ASYMMETRIC;
+  for (const alg of algorithms) {
+    if (!isAsymmetric(alg)) {
+      throw new ConfigError(
+        at,
+        `lists "${alg}", not an asymmetric algorithm we verify`,
+        `Use some of ${
+          ALL_ASYMMETRIC.join(", ")
+        }; shared secrets are for Supabase's legacy key only.`,
+      );
+    }
+  }
+  return algorithms as AsymmetricAlgorithm[];
+}
+
+/** `roles`: what a native issuer's tokens may name (default authenticated); not for exchange. */
+function parseRoles(value: unknown, mode: IssuerMode, at: string): string[] {
+  if (mode === "exchange" && value !== undefined) {
+    throw new ConfigError(
+      at,
+      "does not apply to an exchange issuer: its tokens never reach the database",
+      'The token-exchange function mints project tokens with role "authenticated".',
+    );
+  }
+  const roles = optionalStrings(value, at) ?? ["authenticated"];
+  for (const role of roles) {
+    if (!(THIRD_PARTY_ROLES as readonly string[]).includes(role)) {
+      throw new ConfigError(
+        at,
+        `lists "${role}": a third-party issuer may only name ${THIRD_PARTY_ROLES.join(" or ")}`,
+        "service_role and database roles are for the project's own keys, never a provider's.",
+      );
+    }
+  }
+  return [...roles];
 }
 
 function machineRule(value: unknown, at: string): MachineRule | null {
