@@ -86,7 +86,41 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
   };
   state.layout = read(state);
   state.secrets = loadSecrets(state);
-  const { log } = options;
+  const watcher = watchSources(state);
+  return {
+    names: () => [...state.layout.functions.keys()].sort(),
+    handler(name) {
+      // A folder made a moment ago, before the watcher said so, is found here.
+      if (!state.layout.functions.has(name) && !state.layout.disabled.has(name)) {
+        try {
+          state.layout = read(state);
+        } catch { /* keep the last good state.layout */ }
+      }
+      const spec = state.layout.functions.get(name);
+      if (!spec) return Promise.resolve(null);
+      return Promise.resolve((request: Request) => serveFunction(state, spec, request));
+    },
+    settled: async () => {
+      await new Promise((r) => setTimeout(r, 400)); // let the watcher's debounce fire
+      await state.pending;
+    },
+    async close() {
+      state.closed = true;
+      try {
+        watcher.close();
+      } catch { /* closed */ }
+      await Promise.all([...state.all].map((p) => {
+        p.kill("stop");
+        return p.exited;
+      }));
+      state.live.clear();
+    },
+  };
+}
+
+/** Watch the functions folder, the import map and config.toml; reload 150 ms after a burst. */
+function watchSources(state: RuntimeState): Deno.FsWatcher {
+  const { options } = state;
   const watched = [options.functionsDir, options.importMap, options.configToml].filter((p) => {
     try {
       Deno.statSync(p);
@@ -112,61 +146,37 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
       }
     } catch { /* closed */ }
   })();
+  return watcher;
+}
 
-  return {
-    names: () => [...state.layout.functions.keys()].sort(),
-    handler(name) {
-      // A folder made a moment ago, before the watcher said so, is found here.
-      if (!state.layout.functions.has(name) && !state.layout.disabled.has(name)) {
-        try {
-          state.layout = read(state);
-        } catch { /* keep the last good state.layout */ }
-      }
-      const spec = state.layout.functions.get(name);
-      if (!spec) return Promise.resolve(null);
-      return Promise.resolve(async (request: Request) => {
-        if (spec.verifyJwt && request.method !== "OPTIONS") {
-          const refused = await verifyJwt(state, request);
-          if (refused) return refused;
-        }
-        const url = new URL(request.url);
-        const process = processFor(state, spec);
-        try {
-          const response = await process.fetch(request, `${url.pathname}${url.search}`);
-          if (state.layout.runtime.policy === "oneshot") {
-            return oneshot(response, process);
-          }
-          return response;
-        } catch (error) {
-          if (state.layout.runtime.policy === "oneshot") process.kill("stop");
-          if (error instanceof BootError) return edgeError("BOOT_ERROR");
-          if (error instanceof WorkerLimitError) {
-            log(`[functions] ${name} stopped: ${error.message} limit`);
-            return edgeError("WORKER_LIMIT");
-          }
-          if (error instanceof WorkerExitedError) return edgeError("WORKER_ERROR");
-          if (request.signal.aborted) return new Response(null, { status: 499 });
-          log(`[functions] ${name}: ${(error as Error).message}`);
-          return edgeError("WORKER_ERROR");
-        }
-      });
-    },
-    settled: async () => {
-      await new Promise((r) => setTimeout(r, 400)); // let the watcher's debounce fire
-      await state.pending;
-    },
-    async close() {
-      state.closed = true;
-      try {
-        watcher.close();
-      } catch { /* closed */ }
-      await Promise.all([...state.all].map((p) => {
-        p.kill("stop");
-        return p.exited;
-      }));
-      state.live.clear();
-    },
-  };
+/** One request to a function: verify_jwt, its process, and the edge runtime's failure answers. */
+async function serveFunction(
+  state: RuntimeState,
+  spec: FunctionSpec,
+  request: Request,
+): Promise<Response> {
+  if (spec.verifyJwt && request.method !== "OPTIONS") {
+    const refused = await verifyJwt(state, request);
+    if (refused) return refused;
+  }
+  const url = new URL(request.url);
+  const process = processFor(state, spec);
+  const oneshotPolicy = state.layout.runtime.policy === "oneshot";
+  try {
+    const response = await process.fetch(request, `${url.pathname}${url.search}`);
+    return oneshotPolicy ? oneshot(response, process) : response;
+  } catch (error) {
+    if (oneshotPolicy) process.kill("stop");
+    if (error instanceof BootError) return edgeError("BOOT_ERROR");
+    if (error instanceof WorkerLimitError) {
+      state.options.log(`[functions] ${spec.name} stopped: ${error.message} limit`);
+      return edgeError("WORKER_LIMIT");
+    }
+    if (error instanceof WorkerExitedError) return edgeError("WORKER_ERROR");
+    if (request.signal.aborted) return new Response(null, { status: 499 });
+    state.options.log(`[functions] ${spec.name}: ${(error as Error).message}`);
+    return edgeError("WORKER_ERROR");
+  }
 }
 
 /** What the runtime knows while it runs: its options, the layout, the live processes. */
