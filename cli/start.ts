@@ -4,7 +4,7 @@
  * external PostgreSQL; `PORT` (or --port) moves the gateway off 54321.
  */
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
-import { type StackStatus, startStack } from "../stack/start.ts";
+import { type Stack, type StackStatus, startStack } from "../stack/start.ts";
 import {
   clearRunning,
   findRunning,
@@ -36,22 +36,10 @@ export const start: Verb = {
     if (!/^\d+$/.test(portText) || port > 65535) {
       fail(this, `--port must be a port number (0-65535), got "${portText}"`);
     }
-    // One stack per state directory: its database files cannot be shared.
-    const running = await findRunning();
-    if (running) {
-      console.error(
-        `A local stack is already running at ${running.status.api_url} (pid ${running.pid}, state in ${STATE_DIR}).\n` +
-          "Stop it with `deno task stop`, or run a second one with EDGE_STACK_DIR=<another dir> and --port.",
-      );
+    const refusal = await whyNotStart(port);
+    if (refusal) {
+      console.error(refusal);
       return 1;
-    }
-    if (port !== 0) {
-      try {
-        Deno.listen({ hostname: "127.0.0.1", port }).close();
-      } catch {
-        console.error(`Port ${port} is in use by another program: pass --port N (or PORT).`);
-        return 1;
-      }
     }
     let envFile: string | undefined;
     if (values["env-file"]) {
@@ -82,25 +70,47 @@ export const start: Verb = {
     await writePid(Deno.pid);
     console.log(formatStatus(stack.status, stack.db.kind, stack.bootMs));
 
-    let stopping = false;
-    const stop = async (signal: string, code = 0) => {
-      if (stopping) return;
-      stopping = true;
-      console.error(`\n${signal}: stopping the local stack...`);
-      await stack!.stop();
-      await clearRunning();
-      Deno.exit(code);
-    };
-    Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-    Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
-    stack.crashed.then((code) => {
-      console.error(`PostgREST crashed (exit code ${code}). Stopping; run deno task start again.`);
-      stop("crash", 1);
-    });
-    await new Promise(() => {}); // serve until a signal
+    await serveUntilStopped(stack);
     return 0;
   },
 };
+
+/** One stack per state directory (its database files cannot be shared), and a free port. */
+async function whyNotStart(port: number): Promise<string | null> {
+  const running = await findRunning();
+  if (running) {
+    return `A local stack is already running at ${running.status.api_url} (pid ${running.pid}, state in ${STATE_DIR}).\n` +
+      "Stop it with `deno task stop`, or run a second one with EDGE_STACK_DIR=<another dir> and --port.";
+  }
+  if (port !== 0) {
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch {
+      return `Port ${port} is in use by another program: pass --port N (or PORT).`;
+    }
+  }
+  return null;
+}
+
+/** Serve until Ctrl-C, `deno task stop` (SIGTERM) or a PostgREST crash; then clean up. */
+async function serveUntilStopped(stack: Stack): Promise<never> {
+  let stopping = false;
+  const stop = async (signal: string, code = 0) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`\n${signal}: stopping the local stack...`);
+    await stack.stop();
+    await clearRunning();
+    Deno.exit(code);
+  };
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  stack.crashed.then((code) => {
+    console.error(`PostgREST crashed (exit code ${code}). Stopping; run deno task start again.`);
+    stop("crash", 1);
+  });
+  return await new Promise<never>(() => {});
+}
 
 function formatStatus(s: StackStatus, db: string, ms: number): string {
   const rows: [string, string][] = [
