@@ -86,20 +86,7 @@ const root = new URL("../", import.meta.url);
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const t0 = performance.now();
   const log = options.log ?? ((line: string) => console.error(line));
-  const keysPath = options.keysPath === undefined
-    ? new URL(".local/keys.json", root).pathname
-    : options.keysPath;
-  const keys = keysPath ? await loadOrCreateKeys(keysPath) : await generateKeys();
-  const port = options.port === 0 ? await freePort() : options.port ?? 54321;
-  const apiUrl = `http://127.0.0.1:${port}`;
-
-  const bin = await findPostgrest(log);
-  const db = await openDatabase({
-    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
-    dataDir: options.dataDir === undefined ? new URL(".local/db", root).pathname : options.dataDir,
-    reset: options.reset ?? false,
-    authenticatorPassword: keys.dbPassword,
-  });
+  const { keys, port, apiUrl, bin, db } = await prepare(options, log);
   // Started parts, stopped in reverse order, also when a later part fails to start.
   const parts: { stop(): Promise<void> | void }[] = [{ stop: () => db.close() }];
   const stopAll = async () => {
@@ -137,32 +124,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     if (runtime) parts.push({ stop: () => runtime.close() });
 
-    let jwksServed = 0;
-    const gateway = createGateway({
-      postgrestUrl: () => (pg.running() ? pg.url : null),
-      auth: (request, path) => {
-        if (path === "/.well-known/jwks.json") jwksServed++;
-        return authService.handle(request, path);
-      },
-      restAuthorization: createRestAuthorizer({
-        config,
-        anonToken: keys.anonKey,
-        serviceRoleToken: keys.serviceRoleKey,
-      }),
-      maxBodyBytes,
+    const served = serveGateway(port, {
+      db,
+      keys,
+      config,
+      pg,
+      auth: authService,
       functions,
+      maxBodyBytes,
       log,
       ...(options.observeResponses ? { observe: options.observeResponses } : {}),
     });
-    const resetDatabase = databaseResetHandler(db, keys, config, pg, log);
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port, onListen: () => {} },
-      (request) =>
-        new URL(request.url).pathname === "/_local/db/reset"
-          ? resetDatabase(request)
-          : gateway(request),
-    );
-    parts.push({ stop: () => server.shutdown() });
+    parts.push({ stop: () => served.server.shutdown() });
 
     return {
       status: statusOf(apiUrl, keys, db),
@@ -170,7 +143,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       db,
       bootMs: Math.round(performance.now() - t0),
       crashed: crashPromise,
-      jwksServed: () => jwksServed,
+      jwksServed: served.jwksServed,
       postgrestPid: pg.pid,
       postgrestUrl: pg.url,
       config,
@@ -181,6 +154,66 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stopAll();
     throw error;
   }
+}
+
+/** Keys, port, the PostgREST binary and the database: what every other part needs. */
+async function prepare(options: StackOptions, log: (line: string) => void) {
+  const keysPath = options.keysPath === undefined
+    ? new URL(".local/keys.json", root).pathname
+    : options.keysPath;
+  const keys = keysPath ? await loadOrCreateKeys(keysPath) : await generateKeys();
+  const port = options.port === 0 ? await freePort() : options.port ?? 54321;
+  const apiUrl = `http://127.0.0.1:${port}`;
+
+  const bin = await findPostgrest(log);
+  const db = await openDatabase({
+    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    dataDir: options.dataDir === undefined ? new URL(".local/db", root).pathname : options.dataDir,
+    reset: options.reset ?? false,
+    authenticatorPassword: keys.dbPassword,
+  });
+  return { keys, port, apiUrl, bin, db };
+}
+
+/** The gateway on the stack's port, plus the local db-reset endpoint `deno task db` uses. */
+function serveGateway(port: number, parts: {
+  db: Database;
+  keys: StackKeys;
+  config: AuthConfig;
+  pg: Postgrest;
+  auth: { handle(request: Request, path: string): Promise<Response> };
+  functions: FunctionRegistry;
+  maxBodyBytes: number;
+  log: (line: string) => void;
+  observe?: (request: Request, response: Response) => void;
+}): { server: Deno.HttpServer; jwksServed(): number } {
+  const { db, keys, config, pg } = parts;
+  let jwksServed = 0;
+  const gateway = createGateway({
+    postgrestUrl: () => (pg.running() ? pg.url : null),
+    auth: (request, path) => {
+      if (path === "/.well-known/jwks.json") jwksServed++;
+      return parts.auth.handle(request, path);
+    },
+    restAuthorization: createRestAuthorizer({
+      config,
+      anonToken: keys.anonKey,
+      serviceRoleToken: keys.serviceRoleKey,
+    }),
+    maxBodyBytes: parts.maxBodyBytes,
+    functions: parts.functions,
+    log: parts.log,
+    ...(parts.observe ? { observe: parts.observe } : {}),
+  });
+  const resetDatabase = databaseResetHandler(db, keys, config, pg, parts.log);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port, onListen: () => {} },
+    (request) =>
+      new URL(request.url).pathname === "/_local/db/reset"
+        ? resetDatabase(request)
+        : gateway(request),
+  );
+  return { server, jwksServed: () => jwksServed };
 }
 
 /** The environment a hosted function gets, plus the local stack's own settings. */

@@ -30,75 +30,85 @@ export interface ResourceOptions {
 }
 
 export function ownedResource(options: ResourceOptions): Handler {
-  const maxLimit = options.maxLimit ?? 100;
-  const defaultLimit = options.defaultLimit ?? 20;
-
-  async function list(request: Request, ctx: Context): Promise<Response> {
-    const { limit, cursor } = pageQuery(request, defaultLimit, maxLimit);
-    let query = ctx.supabase.from(options.table).select(options.columns)
-      .order("id", { ascending: false })
-      .limit(limit + 1);
-    if (cursor !== null) query = query.lt("id", cursor);
-    const { data, error, status } = await query;
-    if (error) throw fromDbError(error, status);
-    const rows = (data ?? []) as unknown as { id: number }[];
-    const items = rows.slice(0, limit);
-    const next = rows.length > limit ? encodeCursor(items[items.length - 1]!.id) : null;
-    return json({ items, next_cursor: next });
-  }
-
-  async function getOne(id: number, ctx: Context): Promise<Response> {
-    const { data, error, status } = await ctx.supabase.from(options.table)
-      .select(options.columns).eq("id", id).maybeSingle();
-    if (error) throw fromDbError(error, status);
-    if (!data) throw notFound();
-    return json(data);
-  }
-
-  async function create(request: Request, ctx: Context): Promise<Response> {
-    const values = validateBody(await readJsonObject(request), options.create);
-    const { data, error, status } = await ctx.supabase.from(options.table)
-      .insert(values).select(options.columns).single();
-    if (error) throw fromDbError(error, status);
-    return json(data, 201);
-  }
-
-  async function update(id: number, request: Request, ctx: Context): Promise<Response> {
-    const changes = validateBody(await readJsonObject(request), options.update);
-    if (Object.keys(changes).length === 0) {
-      throw new HttpError("invalid_body", "Send at least one field to change.", {
-        hint: `Fields: ${Object.keys(options.update).join(", ")}.`,
-      });
-    }
-    const { data, error, status } = await ctx.supabase.from(options.table)
-      .update(changes).eq("id", id).select(options.columns).maybeSingle();
-    if (error) throw fromDbError(error, status);
-    if (!data) throw notFound();
-    return json(data);
-  }
-
-  async function remove(id: number, ctx: Context): Promise<Response> {
-    const { data, error, status } = await ctx.supabase.from(options.table)
-      .delete().eq("id", id).select("id");
-    if (error) throw fromDbError(error, status);
-    if (!data || data.length === 0) throw notFound();
-    return noContent();
-  }
-
+  const limited: Limited = {
+    ...options,
+    maxLimit: options.maxLimit ?? 100,
+    defaultLimit: options.defaultLimit ?? 20,
+  };
   return (request, ctx) => {
     const [segment, ...rest] = ctx.path;
     if (rest.length > 0) throw notFound();
     if (segment === undefined) {
-      if (request.method === "GET") return list(request, ctx);
-      if (request.method === "POST") return create(request, ctx);
+      if (request.method === "GET") return list(limited, request, ctx);
+      if (request.method === "POST") return create(options, request, ctx);
       throw notAllowed("GET, POST");
     }
     const id = parseId(segment);
-    if (request.method === "GET") return getOne(id, ctx);
-    if (request.method === "PATCH") return update(id, request, ctx);
-    if (request.method === "DELETE") return remove(id, ctx);
+    if (request.method === "GET") return getOne(options, id, ctx);
+    if (request.method === "PATCH") return update(options, id, request, ctx);
+    if (request.method === "DELETE") return remove(options, id, ctx);
     throw notAllowed("GET, PATCH, DELETE");
   };
+}
+
+/** The options with their page-size defaults filled in. */
+type Limited = ResourceOptions & { maxLimit: number; defaultLimit: number };
+
+async function list(options: Limited, request: Request, ctx: Context): Promise<Response> {
+  const { limit, cursor } = pageQuery(request, options.defaultLimit, options.maxLimit);
+  let query = ctx.supabase.from(options.table).select(options.columns)
+    .order("id", { ascending: false })
+    .limit(limit + 1);
+  if (cursor !== null) query = query.lt("id", cursor);
+  const { data, error, status } = await query;
+  if (error) throw fromDbError(error, status);
+  const rows = (data ?? []) as unknown as { id: number }[];
+  const items = rows.slice(0, limit);
+  const next = rows.length > limit ? encodeCursor(items[items.length - 1]!.id) : null;
+  return json({ items, next_cursor: next });
+}
+
+async function getOne(options: ResourceOptions, id: number, ctx: Context): Promise<Response> {
+  const { data, error, status } = await ctx.supabase.from(options.table)
+    .select(options.columns).eq("id", id).maybeSingle();
+  if (error) throw fromDbError(error, status);
+  if (!data) throw notFound();
+  return json(data);
+}
+
+async function create(options: ResourceOptions, request: Request, ctx: Context): Promise<Response> {
+  const values = validateBody(await readJsonObject(request), options.create);
+  const { data, error, status } = await ctx.supabase.from(options.table)
+    .insert(values).select(options.columns).single();
+  if (error) throw fromDbError(error, status);
+  return json(data, 201);
+}
+
+async function update(
+  options: ResourceOptions,
+  id: number,
+  request: Request,
+  ctx: Context,
+): Promise<Response> {
+  const changes = validateBody(await readJsonObject(request), options.update);
+  if (Object.keys(changes).length === 0) {
+    throw new HttpError("invalid_body", "Send at least one field to change.", {
+      hint: `Fields: ${Object.keys(options.update).join(", ")}.`,
+    });
+  }
+  const { data, error, status } = await ctx.supabase.from(options.table)
+    .update(changes).eq("id", id).select(options.columns).maybeSingle();
+  if (error) throw fromDbError(error, status);
+  if (!data) throw notFound();
+  return json(data);
+}
+
+async function remove(options: ResourceOptions, id: number, ctx: Context): Promise<Response> {
+  const { data, error, status } = await ctx.supabase.from(options.table)
+    .delete().eq("id", id).select("id");
+  if (error) throw fromDbError(error, status);
+  if (!data || data.length === 0) throw notFound();
+  return noContent();
 }
 
 function parseId(segment: string): number {

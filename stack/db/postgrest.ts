@@ -69,10 +69,13 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
-export async function startPostgrest(bin: string, options: PostgrestOptions): Promise<Postgrest> {
-  const port = await freePort();
-  const adminPort = await freePort();
-  const env: Record<string, string> = {
+/** PostgREST's settings, as PGRST_* variables so secrets never touch a file. */
+function postgrestEnv(
+  options: PostgrestOptions,
+  port: number,
+  adminPort: number,
+): Record<string, string> {
+  return {
     PGRST_DB_URI: options.dbUri,
     PGRST_DB_SCHEMAS: "public",
     PGRST_DB_EXTRA_SEARCH_PATH: "public, extensions",
@@ -93,6 +96,13 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
     PGRST_DB_PREPARED_STATEMENTS: options.singleSession ? "false" : "true",
     PGRST_DB_CHANNEL_ENABLED: options.singleSession ? "false" : "true",
   };
+}
+
+export async function startPostgrest(bin: string, options: PostgrestOptions): Promise<Postgrest> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const env = postgrestEnv(options, port, adminPort);
+
   const child = new Deno.Command(bin, {
     env,
     clearEnv: true,
