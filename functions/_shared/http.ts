@@ -76,7 +76,12 @@ export async function readAtMost(
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(total);
+  return concatBytes(chunks);
+}
+
+/** The chunks, end to end, in one array. */
+export function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);

@@ -11,3 +11,4 @@ export { guessProvider } from "./issuers.ts";
 export { fetchJson, type FetchLimits, withTimeout } from "./outgoing.ts";
 export { importHmacKey } from "./hmac.ts";
 export { checkIssuerClaims, checkRole } from "./claim_rules.ts";
+export { concatBytes } from "./http.ts";

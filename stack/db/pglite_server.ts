@@ -20,6 +20,7 @@
  * PostgREST never sends such SQL, and this is a local development database.)
  */
 import type { PGlite } from "@electric-sql/pglite";
+import { concatBytes } from "../../functions/_shared/parts.ts";
 
 const SSL_REQUEST = 80877103;
 const CANCEL_REQUEST = 80877102;
@@ -112,7 +113,7 @@ class PgliteSocketServer implements PgliteServer {
     const sql = `set session authorization "${role.replace(/"/g, '""')}"`;
     const answers: Uint8Array[] = [];
     await this.#db.execProtocolRawStream(simpleQuery(sql), { onRawData: (c) => answers.push(c) });
-    if (hasError(concat(answers))) throw new Error(`cannot become role ${role}`);
+    if (hasError(concatBytes(answers))) throw new Error(`cannot become role ${role}`);
     this.#sessionRole = role;
   }
 
@@ -155,7 +156,7 @@ class PgliteSocketServer implements PgliteServer {
       for (;;) {
         const n = await conn.read(reader);
         if (n === null) break;
-        buffer = concat([buffer, reader.subarray(0, n)]);
+        buffer = concatBytes([buffer, reader.subarray(0, n)]);
         for (;;) {
           if (!started) {
             if (buffer.length < 8) break;
@@ -192,7 +193,7 @@ class PgliteSocketServer implements PgliteServer {
           if (type === TERMINATE) return;
           pending.push(message);
           if (type === SYNC || type === QUERY || type === FLUSH) {
-            const group = concat(pending);
+            const group = concatBytes(pending);
             pending = [];
             await this.#run(id, role, conn, group, type);
           }
@@ -271,17 +272,6 @@ function fatal(sqlState: string, message: string): Uint8Array {
 
 function readInt32(bytes: Uint8Array, at: number): number {
   return new DataView(bytes.buffer, bytes.byteOffset + at, 4).getInt32(0);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
