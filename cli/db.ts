@@ -24,12 +24,12 @@ export const db: Verb = {
     const running = await findRunning();
     if (running) {
       progress(`Resetting the database of the stack at ${running.status.api_url}...`);
-      const r = await fetch(`${running.status.api_url}/_local/db/reset`, {
+      const response = await fetch(`${running.status.api_url}/_local/db/reset`, {
         method: "POST",
         headers: { apikey: running.status.secret_key },
       });
-      const answer = await r.json();
-      if (!r.ok) {
+      const answer = await response.json();
+      if (!response.ok) {
         console.error(answer.message);
         return 1;
       }

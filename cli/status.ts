@@ -11,9 +11,9 @@ export const status: Verb = {
   async run(argv) {
     const { values } = parseOrExit(this, argv, { json: { type: "boolean", default: false } });
     try {
-      const s = await readRunningStatus();
-      if (values.json) console.log(JSON.stringify(s, null, 2));
-      else for (const [k, v] of Object.entries(s)) console.log(`${k.padStart(16)}: ${v}`);
+      const running = await readRunningStatus();
+      if (values.json) console.log(JSON.stringify(running, null, 2));
+      else for (const [k, v] of Object.entries(running)) console.log(`${k.padStart(16)}: ${v}`);
       return 0;
     } catch (error) {
       console.error((error as Error).message);

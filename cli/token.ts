@@ -62,10 +62,10 @@ export const token: Verb = {
       body.session_id = values["session-id"];
     }
     try {
-      const s = await readRunningStatus();
-      const response = await fetch(`${s.api_url}/auth/v1/_local/token`, {
+      const running = await readRunningStatus();
+      const response = await fetch(`${running.api_url}/auth/v1/_local/token`, {
         method: "POST",
-        headers: { apikey: s.secret_key, "content-type": "application/json" },
+        headers: { apikey: running.secret_key, "content-type": "application/json" },
         body: JSON.stringify(body),
       });
       const answer = await response.json();

@@ -50,8 +50,8 @@ export async function readRunningStatus(): Promise<StackStatus> {
     throw new Error("The local stack is not running: start it with `deno task start`.");
   }
   try {
-    const r = await withTimeout(fetch, 2_000)(`${status.api_url}/health`);
-    await r.body?.cancel();
+    const response = await withTimeout(fetch, 2_000)(`${status.api_url}/health`);
+    await response.body?.cancel();
   } catch {
     throw new Error(
       `The local stack at ${status.api_url} does not answer: start it with \`deno task start\`.`,

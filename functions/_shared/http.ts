@@ -5,9 +5,9 @@
 import { HttpError } from "./errors.ts";
 
 export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
-  const h = new Headers(headers);
-  h.set("content-type", "application/json; charset=utf-8");
-  return new Response(JSON.stringify(body), { status, headers: h });
+  const merged = new Headers(headers);
+  merged.set("content-type", "application/json; charset=utf-8");
+  return new Response(JSON.stringify(body), { status, headers: merged });
 }
 
 export function noContent(): Response {

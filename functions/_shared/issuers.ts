@@ -104,24 +104,24 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
     throw new ConfigError(at, "must be an object");
   }
-  const e = entry as Record<string, unknown>;
-  for (const key of Object.keys(e)) {
+  const fields = entry as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
     if (!FIELDS.has(key)) throw new ConfigError(`${at}.${key}`, "is not a known field");
   }
-  const issuer = e.issuer;
+  const issuer = fields.issuer;
   if (typeof issuer !== "string" || !isHttpUrl(issuer)) {
     throw new ConfigError(`${at}.issuer`, "must be the issuer URL exactly as tokens carry it");
   }
-  const mode = e.mode;
+  const mode = fields.mode;
   if (mode !== "native" && mode !== "exchange") {
     throw new ConfigError(`${at}.mode`, 'must be "native" or "exchange"');
   }
-  const provider = e.provider === undefined ? guessProvider(issuer) : e.provider;
+  const provider = fields.provider === undefined ? guessProvider(issuer) : fields.provider;
   if (typeof provider !== "string" || !THIRD_PARTY.has(provider)) {
     throw new ConfigError(`${at}.provider`, `must be one of ${[...THIRD_PARTY].join(", ")}`);
   }
-  const audience = optionalStrings(e.audience, `${at}.audience`);
-  const authorizedParties = optionalStrings(e.authorized_parties, `${at}.authorized_parties`);
+  const audience = optionalStrings(fields.audience, `${at}.audience`);
+  const authorizedParties = optionalStrings(fields.authorized_parties, `${at}.authorized_parties`);
   if (audience === null && authorizedParties === null) {
     throw new ConfigError(
       `${at}.audience`,
@@ -129,20 +129,20 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
       "Without an audience check, tokens this issuer minted for other apps would be accepted.",
     );
   }
-  const algorithms = parseAlgorithms(e.algorithms, `${at}.algorithms`);
-  const userIdClaim = e.user_id_claim ?? "sub";
+  const algorithms = parseAlgorithms(fields.algorithms, `${at}.algorithms`);
+  const userIdClaim = fields.user_id_claim ?? "sub";
   if (typeof userIdClaim !== "string" || userIdClaim === "") {
     throw new ConfigError(`${at}.user_id_claim`, "must be a claim name");
   }
   let jwksUrl: URL | null = null;
-  if (e.jwks_url !== undefined) {
-    if (typeof e.jwks_url !== "string" || !isHttpUrl(e.jwks_url)) {
+  if (fields.jwks_url !== undefined) {
+    if (typeof fields.jwks_url !== "string" || !isHttpUrl(fields.jwks_url)) {
       throw new ConfigError(`${at}.jwks_url`, "must be an absolute http(s) URL");
     }
-    jwksUrl = new URL(e.jwks_url);
+    jwksUrl = new URL(fields.jwks_url);
   }
-  const roles = parseRoles(e.roles, mode, `${at}.roles`);
-  const idPrefix = e.id_prefix ?? provider;
+  const roles = parseRoles(fields.roles, mode, `${at}.roles`);
+  const idPrefix = fields.id_prefix ?? provider;
   if (typeof idPrefix !== "string" || !ID_PREFIX.test(idPrefix)) {
     throw new ConfigError(
       `${at}.id_prefix`,
@@ -160,7 +160,7 @@ function parseIssuer(entry: unknown, at: string): IssuerSpec {
     jwksUrl,
     roles,
     idPrefix,
-    machine: machineRule(e.machine, `${at}.machine`),
+    machine: machineRule(fields.machine, `${at}.machine`),
   };
 }
 

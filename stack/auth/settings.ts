@@ -72,17 +72,29 @@ export function readAuthSettings(
   if (alg !== "ES256" && alg !== "HS256") {
     throw new Error("LOCAL_AUTH_JWT_ALG must be ES256 or HS256");
   }
-  const d = DEFAULT_AUTH_SETTINGS;
+  const defaults = DEFAULT_AUTH_SETTINGS;
   return {
-    siteUrl: pick(auth, "site_url", "string", d.siteUrl, "auth"),
-    jwtExpiry: integer(auth, "jwt_expiry", d.jwtExpiry, "auth", 30),
-    rotation: pick(auth, "enable_refresh_token_rotation", "boolean", d.rotation, "auth"),
-    reuseInterval: integer(auth, "refresh_token_reuse_interval", d.reuseInterval, "auth", 0),
-    signup: pick(auth, "enable_signup", "boolean", d.signup, "auth"),
-    emailProvider: pick(email, "enable_signup", "boolean", d.emailProvider, "auth.email"),
-    confirmations: pick(email, "enable_confirmations", "boolean", d.confirmations, "auth.email"),
-    anonymous: pick(auth, "enable_anonymous_sign_ins", "boolean", d.anonymous, "auth"),
-    minPasswordLength: integer(auth, "minimum_password_length", d.minPasswordLength, "auth", 1),
+    siteUrl: pick(auth, "site_url", "string", defaults.siteUrl, "auth"),
+    jwtExpiry: integer(auth, "jwt_expiry", defaults.jwtExpiry, "auth", 30),
+    rotation: pick(auth, "enable_refresh_token_rotation", "boolean", defaults.rotation, "auth"),
+    reuseInterval: integer(auth, "refresh_token_reuse_interval", defaults.reuseInterval, "auth", 0),
+    signup: pick(auth, "enable_signup", "boolean", defaults.signup, "auth"),
+    emailProvider: pick(email, "enable_signup", "boolean", defaults.emailProvider, "auth.email"),
+    confirmations: pick(
+      email,
+      "enable_confirmations",
+      "boolean",
+      defaults.confirmations,
+      "auth.email",
+    ),
+    anonymous: pick(auth, "enable_anonymous_sign_ins", "boolean", defaults.anonymous, "auth"),
+    minPasswordLength: integer(
+      auth,
+      "minimum_password_length",
+      defaults.minPasswordLength,
+      "auth",
+      1,
+    ),
     signingAlg: alg,
   };
 }

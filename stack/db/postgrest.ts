@@ -126,9 +126,9 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
       throw new Error("PostgREST exited during start-up (see the [postgrest] lines above)");
     }
     try {
-      const r = await fetch(`http://127.0.0.1:${adminPort}/ready`);
-      await r.body?.cancel();
-      if (r.status === 200) break;
+      const response = await fetch(`http://127.0.0.1:${adminPort}/ready`);
+      await response.body?.cancel();
+      if (response.status === 200) break;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) {
       stopping = true;

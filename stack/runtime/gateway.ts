@@ -48,18 +48,18 @@ export function functionRegistry(dir: URL): FunctionRegistry {
     names: () => [...names],
     handler(name) {
       if (!names.includes(name)) return Promise.resolve(null);
-      let h = loaded.get(name);
-      if (!h) {
-        h = import(new URL(`${name}/index.ts`, dir).href).then((mod) => {
+      let handler = loaded.get(name);
+      if (!handler) {
+        handler = import(new URL(`${name}/index.ts`, dir).href).then((mod) => {
           const fetchFn = mod.default?.fetch;
           if (typeof fetchFn !== "function") {
             throw new Error(`functions/${name}/index.ts must export default { fetch }`);
           }
           return fetchFn as (request: Request) => Promise<Response>;
         });
-        loaded.set(name, h);
+        loaded.set(name, handler);
       }
-      return h;
+      return handler;
     },
   };
 }
