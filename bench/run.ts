@@ -90,6 +90,14 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
     ...(databaseUrl ? { databaseUrl, reset: true } : {}),
   });
   const out: Row[] = [];
+  // The floor for any proxy written in Deno: fetch + Response, no rule, in the stack's process.
+  const bare = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    const url = new URL(req.url);
+    const upstream = await fetch(`${stack.postgrestUrl}${url.pathname}${url.search}`, {
+      headers: req.headers,
+    });
+    return new Response(upstream.body, upstream);
+  });
   try {
     const r: Record<string, number> = {};
     for (const alg of ["HS256", "ES256"] as const) {
@@ -104,6 +112,7 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
           `${stack.postgrestUrl}/posts?select=id&limit=1`,
           `${stack.status.api_url}/rest/v1/posts?select=id&limit=1`,
           `${stack.status.functions_url}/me`,
+          `http://127.0.0.1:${bare.addr.port}/posts?select=id&limit=1`,
         ]
       ) await load(url, token, 1, 16);
       r[`direct ${alg}`] = await rate(`${stack.postgrestUrl}/posts?select=id&limit=1`, token);
@@ -112,6 +121,10 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
         token,
       );
       r[`me ${alg}`] = await rate(`${stack.status.functions_url}/me`, token);
+      r[`bare ${alg}`] = await rate(
+        `http://127.0.0.1:${bare.addr.port}/posts?select=id&limit=1`,
+        token,
+      );
     }
     const rps = (v: number) => `${Math.round(v)} req/s`;
     for (const alg of ["HS256", "ES256"]) {
@@ -124,6 +137,16 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
         "",
       ]);
     }
+    out.push([
+      `${label}: a bare Deno fetch proxy to PostgREST (no rule), HS256 / ES256`,
+      `${rps(r["bare HS256"]!)} / ${rps(r["bare ES256"]!)}`,
+      "the floor for any proxy in Deno on this machine",
+      `${x(r["bare HS256"]! / r["direct HS256"]!)} / ${
+        x(r["bare ES256"]! / r["direct ES256"]!)
+      } of direct`,
+      "(for information)",
+      "",
+    ]);
     const target = (what: string, ratio: number, goal: number, compared: string) =>
       out.push([
         `${label}: ${what}`,
@@ -154,6 +177,7 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
       );
     }
   } finally {
+    await bare.shutdown();
     await stack.stop();
   }
   return out;
