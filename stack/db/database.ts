@@ -9,10 +9,7 @@
  * instance: PGlite is one session, and the server keeps a client's transaction together;
  * a direct call could land inside PostgREST's transaction (and its `set local role`).
  */
-import { PGlite } from "@electric-sql/pglite";
-import { pgcrypto } from "@electric-sql/pglite/contrib/pgcrypto";
 import postgres from "postgres";
-import { servePglite } from "./pglite_server.ts";
 
 export type Sql = ReturnType<typeof postgres>;
 
@@ -58,9 +55,21 @@ async function openPglite(options: OpenOptions): Promise<Database> {
   const dataDir = options.dataDir ?? null;
   if (dataDir && options.reset) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   if (dataDir) await Deno.mkdir(dataDir, { recursive: true });
-  const pglite = await PGlite.create(dataDir ?? "memory://", { extensions: { pgcrypto } });
-  const server = servePglite(pglite, { port: 0 });
-  const port = server.port;
+  // PGlite and its socket server run on a thread of their own (./pglite_worker.ts).
+  const worker = new Worker(new URL("./pglite_worker.ts", import.meta.url), { type: "module" });
+  const started = await new Promise<{ port?: number; error?: string }>((resolve) => {
+    worker.onmessage = (event) => resolve(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      resolve({ error: event.message });
+    };
+    worker.postMessage({ dataDir });
+  });
+  if (started.port === undefined) {
+    worker.terminate();
+    throw new Error(`PGlite could not start: ${started.error}`);
+  }
+  const port = started.port;
   const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
   const sql = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
   return {
@@ -72,8 +81,15 @@ async function openPglite(options: OpenOptions): Promise<Database> {
     sql,
     async close() {
       await sql.end({ timeout: 1 });
-      await server.close();
-      await pglite.close();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5_000);
+        worker.onmessage = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        worker.postMessage("close");
+      });
+      worker.terminate();
     },
   };
 }

@@ -1,0 +1,35 @@
+/// <reference no-default-lib="true" />
+/// <reference lib="deno.worker" />
+/**
+ * PGlite and its socket server on a thread of their own. PGlite runs Postgres as WASM on the
+ * thread that owns it; on the stack's main thread it would compete with the gateway, the local
+ * Auth and every proxied request for one core. Messages:
+ *   in:  {dataDir: string | null}            -> out: {port} or {error}
+ *   in:  "close"                              -> out: "closed"
+ */
+import { PGlite } from "@electric-sql/pglite";
+import { pgcrypto } from "@electric-sql/pglite/contrib/pgcrypto";
+import { servePglite } from "./pglite_server.ts";
+
+let close: (() => Promise<void>) | null = null;
+
+self.onmessage = async (event: MessageEvent<{ dataDir: string | null } | "close">) => {
+  if (event.data === "close") {
+    await close?.();
+    self.postMessage("closed");
+    return;
+  }
+  try {
+    const pglite = await PGlite.create(event.data.dataDir ?? "memory://", {
+      extensions: { pgcrypto },
+    });
+    const server = servePglite(pglite, { port: 0 });
+    close = async () => {
+      await server.close();
+      await pglite.close();
+    };
+    self.postMessage({ port: server.port });
+  } catch (error) {
+    self.postMessage({ error: (error as Error).message });
+  }
+};
