@@ -174,9 +174,7 @@ class PgliteSocketServer implements PgliteServer {
             started = true;
             role = startupUser(message) ?? SUPERUSER;
             try {
-              // PGlite would make the startup's user its session's own user for everyone;
-              // the session stays PGlite's superuser's, and each client gets its role per turn.
-              await this.#run(id, role, conn, asSuperuser(message), SYNC);
+              await this.#run(id, role, conn, message, SYNC);
             } catch {
               // No such role (or not allowed to log in): refuse as a server would.
               await writeAll(conn, fatal("28000", `role "${role}" cannot log in here`));
@@ -243,21 +241,6 @@ function hasError(bytes: Uint8Array): boolean {
     if (bytes[at] === 0x45) return true; // 'E'
   }
   return false;
-}
-
-/** The StartupMessage with its `user` set to PGlite's own superuser. */
-function asSuperuser(message: Uint8Array): Uint8Array {
-  const fields = new TextDecoder().decode(message.subarray(8)).split("\0");
-  const pairs: string[] = [];
-  for (let i = 0; i + 1 < fields.length && fields[i] !== ""; i += 2) {
-    pairs.push(fields[i]!, fields[i] === "user" ? SUPERUSER : fields[i + 1]!);
-  }
-  const body = new TextEncoder().encode(`${pairs.join("\0")}\0\0`);
-  const out = new Uint8Array(8 + body.length);
-  new DataView(out.buffer).setInt32(0, out.length);
-  out.set(message.subarray(4, 8), 4);
-  out.set(body, 8);
-  return out;
 }
 
 /** An ErrorResponse with severity FATAL, for a login the server refuses. */
