@@ -66,10 +66,11 @@ export const newFunction: Verb = {
     if (readmeText?.includes(marker)) {
       await Deno.writeTextFile(
         readme,
+        // The table ends one blank line above the marker: the new row goes right under it.
         readmeText.replace(
-          `\n${marker}`,
-          `| \`${name}\` | any signed-in user | (describe it) |\n\n${marker}`,
-        ).replace(/\|\n\n\| `/, "|\n| `"),
+          `\n\n${marker}`,
+          `\n| \`${name}\` | any signed-in user | (describe it) |\n\n${marker}`,
+        ),
       );
     }
     console.log(`Created functions/${name}/index.ts, its [functions.${name}] block,`);

@@ -14,7 +14,7 @@
  * No email is ever sent: with `[auth.email] enable_confirmations = true` a new user waits for
  * a confirmation that can only be given through the admin API (`email_confirm: true`).
  */
-import { errors as joseErrors, importJWK, type JWK, jwtVerify } from "jose";
+import { decodeProtectedHeader, errors as joseErrors, importJWK, type JWK, jwtVerify } from "jose";
 import type { Sql } from "../db/database.ts";
 import { publicSigningJwk, type StackKeys } from "../keys.ts";
 import { adminRoute } from "./admin.ts";
@@ -130,16 +130,9 @@ async function claimsOf(ctx: AuthContext, request: Request): Promise<Record<stri
   if (kind === "secret") return { role: "service_role" };
   if (kind === "publishable") return { role: "anon" };
   try {
-    const alg = JSON.parse(
-      new TextDecoder().decode(
-        Uint8Array.from(
-          atob(token.split(".")[0]!.replace(/-/g, "+").replace(/_/g, "/")),
-          (c) => c.charCodeAt(0),
-        ),
-      ),
-    ).alg;
-    const { payload } = await jwtVerify(token, alg === "HS256" ? ctx.signer.hs256 : ctx.verifyKey, {
-      algorithms: [alg === "HS256" ? "HS256" : "ES256"],
+    const hs256 = decodeProtectedHeader(token).alg === "HS256";
+    const { payload } = await jwtVerify(token, hs256 ? ctx.signer.hs256 : ctx.verifyKey, {
+      algorithms: [hs256 ? "HS256" : "ES256"],
     });
     return payload as Record<string, unknown>;
   } catch (error) {
