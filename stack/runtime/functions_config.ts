@@ -48,7 +48,8 @@ function abs(base: string, path: string): string {
   return path.startsWith("/") ? path : new URL(path, `file://${base}/`).pathname;
 }
 
-function exists(path: string): boolean {
+/** A regular file is there (any error: no). */
+export function isFile(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
   } catch {
@@ -103,7 +104,7 @@ export function readFunctionsLayout(options: {
   for (const entry of entries) {
     if (!entry.isDirectory || !FUNCTION_NAME.test(entry.name)) continue;
     const entrypoint = `${functionsDir}/${entry.name}/index.ts`;
-    if (!exists(entrypoint)) continue;
+    if (!isFile(entrypoint)) continue;
     functions.set(entry.name, {
       name: entry.name,
       entrypoint,
@@ -119,7 +120,7 @@ export function readFunctionsLayout(options: {
     const entrypoint = typeof table.entrypoint === "string"
       ? abs(configDir, table.entrypoint)
       : base?.entrypoint;
-    if (!entrypoint || !exists(entrypoint)) continue;
+    if (!entrypoint || !isFile(entrypoint)) continue;
     if (table.enabled === false) {
       functions.delete(name);
       disabled.add(name);

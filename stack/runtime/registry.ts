@@ -19,8 +19,10 @@ import {
   WorkerLimitError,
 } from "./function_process.ts";
 import {
+  FUNCTION_NAME,
   type FunctionsLayout,
   type FunctionSpec,
+  isFile,
   readEnvFile,
   readFunctionsLayout,
 } from "./functions_config.ts";
@@ -90,8 +92,12 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
   return {
     names: () => [...state.layout.functions.keys()].sort(),
     handler(name) {
-      // A folder made a moment ago, before the watcher said so, is found here.
-      if (!state.layout.functions.has(name) && !state.layout.disabled.has(name)) {
+      // A folder made a moment ago, before the watcher said so, is found here. Only a name
+      // that has an index.ts costs a re-read: unknown names (typos, scanners) cost one stat.
+      if (
+        !state.layout.functions.has(name) && !state.layout.disabled.has(name) &&
+        FUNCTION_NAME.test(name) && isFile(`${options.functionsDir}/${name}/index.ts`)
+      ) {
         try {
           state.layout = read(state);
         } catch { /* keep the last good state.layout */ }
