@@ -122,21 +122,26 @@ Deno.test({
 
 const OVER = 11 * 1024 * 1024; // the default cap is 10 MiB
 
+/** POST a body as a signed-in user, as an app would. */
+function postAsUser(url: string, token: string, body: BodyInit): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: {
+      apikey: s.publishable_key,
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+    },
+    body,
+  });
+}
+
 Deno.test({
   name: "trust: a body over the cap is 413 before it is read (declared length), both paths",
   ...E2E,
   async fn() {
     const { token } = await userToken(s);
     for (const url of [`${s.api_url}/rest/v1/posts`, `${s.functions_url}/posts`]) {
-      const r = await fetch(url, {
-        method: "POST",
-        headers: {
-          apikey: s.publishable_key,
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-        },
-        body: new Uint8Array(OVER),
-      });
+      const r = await postAsUser(url, token, new Uint8Array(OVER));
       const body = await r.json();
       assert.equal(r.status, 413, url);
       assert.equal(body.code, "payload_too_large");
@@ -160,15 +165,7 @@ Deno.test({
           c.enqueue(chunk);
         },
       });
-      const r = await fetch(url, {
-        method: "POST",
-        headers: {
-          apikey: s.publishable_key,
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-        },
-        body,
-      });
+      const r = await postAsUser(url, token, body);
       const answer = await r.json();
       assert.equal(r.status, 413, `${url}: ${JSON.stringify(answer)}`);
       assert.equal(answer.code, "payload_too_large");
