@@ -68,15 +68,13 @@ export class FunctionProcess {
   readonly ready: Promise<number>;
   readonly exited: Promise<Deno.CommandStatus>;
   #port = 0;
-  #inflight = 0;
   #killed: KillReason | null = null;
   #sawOutOfMemory = false;
-  /** In-flight requests: CPU time and request count when each began. */
-  readonly #running = new Map<number, { cpu: number; seq: number }>();
+  /** In-flight requests, by sequence number (ids only grow): the CPU time when each began. */
+  readonly #running = new Map<number, number>();
   #seq = 0;
   #monitor: ReturnType<typeof setInterval> | undefined;
   #alive = true;
-  readonly startedAt = performance.now();
 
   constructor(options: ProcessOptions) {
     this.#options = options;
@@ -145,10 +143,6 @@ export class FunctionProcess {
     return this.#alive;
   }
 
-  get inflight(): number {
-    return this.#inflight;
-  }
-
   /** Forward one request; the body streams both ways and a client disconnect aborts it. */
   async fetch(request: Request, path: string): Promise<Response> {
     const port = await this.ready;
@@ -207,7 +201,7 @@ export class FunctionProcess {
   /** Stop after the requests in flight are answered (or after `graceMs`). */
   async retire(graceMs = 10_000): Promise<void> {
     const deadline = Date.now() + graceMs;
-    while (this.#alive && this.#inflight > 0 && Date.now() < deadline) {
+    while (this.#alive && this.#running.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
     this.kill("reload");
@@ -233,14 +227,14 @@ export class FunctionProcess {
    */
   #begin(): number {
     const id = ++this.#seq;
-    this.#running.set(id, { cpu: this.#cpuMs(), seq: id });
-    this.#inflight++;
+    this.#running.set(id, this.#cpuMs());
     if (this.#monitor === undefined && !this.#options.inspect) {
       this.#monitor = setInterval(() => {
-        const oldest = this.#running.values().next().value;
+        const oldest = this.#running.entries().next().value;
         if (!oldest) return;
-        const allowed = this.#options.runtime.cpuTimeMs * (this.#seq - oldest.seq + 1);
-        if (this.#cpuMs() - oldest.cpu > allowed) this.kill("cpu_time");
+        const [oldestId, cpuAtStart] = oldest;
+        const allowed = this.#options.runtime.cpuTimeMs * (this.#seq - oldestId + 1);
+        if (this.#cpuMs() - cpuAtStart > allowed) this.kill("cpu_time");
       }, 50);
     }
     return id;
@@ -248,7 +242,7 @@ export class FunctionProcess {
 
   #end(id: number): void {
     this.#running.delete(id);
-    if (--this.#inflight === 0) {
+    if (this.#running.size === 0) {
       clearInterval(this.#monitor);
       this.#monitor = undefined;
     }
