@@ -124,27 +124,28 @@ export async function startSession(
     await tx`update auth.users set last_sign_in_at = now(), updated_at = now() where id = ${user.id}`;
     await tx`update auth.identities set last_sign_in_at = now() where user_id = ${user.id}`;
   });
-  return await answer(sql, signer, settings, user.id, sessionId, refreshToken, options);
+  // Re-read: the sign-in just set last_sign_in_at.
+  const [signedIn] = await sql`select * from auth.users where id = ${user.id}`;
+  return await answer(sql, signer, settings, signedIn!, sessionId, refreshToken, options);
 }
 
 async function answer(
   sql: Sql,
   signer: Signer,
   settings: AuthSettings,
-  userId: string,
+  user: UserRow,
   sessionId: string,
   refreshToken: string,
   options: AccessTokenOptions = {},
 ): Promise<TokenResponse> {
-  const [user] = await sql`select * from auth.users where id = ${userId}`;
-  const access = await signAccessToken(sql, signer, settings, user!, sessionId, options);
+  const access = await signAccessToken(sql, signer, settings, user, sessionId, options);
   return {
     access_token: access.token,
     token_type: "bearer",
     expires_in: access.expiresIn,
     expires_at: access.expiresAt,
     refresh_token: refreshToken,
-    user: await userJson(sql, user!),
+    user: await userJson(sql, user),
   };
 }
 
@@ -161,7 +162,7 @@ export async function refreshSession(
   ) {
     throw badRequest("validation_failed", "Refresh token is not valid");
   }
-  let outcome: { sessionId: string; userId: string; token: string } | null = null;
+  let outcome: { sessionId: string; user: UserRow; token: string } | null = null;
   // One transaction, the token row locked: concurrent refreshes of one token queue here.
   // A theft verdict commits (the session stays ended) before it is answered.
   await sql.begin(async (tx) => {
@@ -169,11 +170,11 @@ export async function refreshSession(
     const issued = await rotate(tx, token, session.id, settings);
     if (issued === null) return;
     await tx`update auth.sessions set refreshed_at = now(), updated_at = now() where id = ${session.id}`;
-    outcome = { sessionId: session.id, userId: user.id, token: issued };
+    outcome = { sessionId: session.id, user, token: issued };
   });
-  const done = outcome as { sessionId: string; userId: string; token: string } | null;
+  const done = outcome as { sessionId: string; user: UserRow; token: string } | null;
   if (!done) throw badRequest("refresh_token_already_used", "Invalid Refresh Token: Already Used");
-  return await answer(sql, signer, settings, done.userId, done.sessionId, done.token);
+  return await answer(sql, signer, settings, done.user, done.sessionId, done.token);
 }
 
 /** The token row (locked), its user and its session, or Auth's reason why it cannot refresh. */
