@@ -257,7 +257,17 @@ Deno.test({
         assert.equal(r.status, 200);
         await r.body?.cancel();
       });
-      await Promise.all([...queries, ...transactions, ...rest]);
+      // Answers far larger than a socket write or PGlite's 1 MiB buffer, pipelined on one
+      // connection: each must arrive whole and in order (no answer cut into another).
+      const large = clients.flatMap((sql, c) =>
+        Array.from({ length: 6 }, async (_, i) => {
+          const letter = String.fromCharCode(65 + c * 6 + i);
+          const [row] = await sql`select repeat(${letter}::text, 1500000) as s`;
+          assert.equal(row!.s.length, 1_500_000);
+          assert.ok(/^(.)\1*$/.test(row!.s) && row!.s[0] === letter, `answer for ${letter}`);
+        })
+      );
+      await Promise.all([...queries, ...transactions, ...rest, ...large]);
     } finally {
       await Promise.all(clients.map((sql) => sql.end()));
     }

@@ -10,6 +10,7 @@
  * a direct call could land inside PostgREST's transaction (and its `set local role`).
  */
 import postgres from "postgres";
+import type { PgliteProfile } from "./pglite_server.ts";
 
 export type Sql = ReturnType<typeof postgres>;
 
@@ -22,6 +23,8 @@ export interface Database {
   /** PGlite is one session: PostgREST must use one connection, no prepared statements, no LISTEN. */
   singleSession: boolean;
   sql: Sql;
+  /** PGlite only: its socket server's counters and the /proc entry of its thread. */
+  profile?(): Promise<{ profile: PgliteProfile | null; thread: string | null }>;
   close(): Promise<void>;
 }
 
@@ -79,6 +82,12 @@ async function openPglite(options: OpenOptions): Promise<Database> {
       `postgres://authenticator:${options.authenticatorPassword}@127.0.0.1:${port}/postgres`,
     singleSession: true,
     sql,
+    profile() {
+      return new Promise((resolve) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.postMessage("profile");
+      });
+    },
     async close() {
       await sql.end({ timeout: 1 });
       await new Promise<void>((resolve) => {

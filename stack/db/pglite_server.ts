@@ -35,7 +35,24 @@ const TERMINATE = 0x58; // 'X'
 
 export interface PgliteServer {
   port: number;
+  /** Counters since start, for `deno task bench`'s profile of a request (see PgliteProfile). */
+  profile(): PgliteProfile;
   close(): Promise<void>;
+}
+
+/**
+ * Where the PGlite thread spends a client's turns. `execMs` is the time inside PGlite's
+ * `execProtocolRawStream` (Postgres as WASM: parse, plan, execute, encode the answers); the
+ * rest of the thread's CPU is ours (socket reads and writes, message framing, turn-taking).
+ */
+export interface PgliteProfile {
+  /** Groups of messages run (one per Sync or simple Query). */
+  groups: number;
+  execMs: number;
+  /** Time groups waited for another client's turn (not CPU). */
+  waitMs: number;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 export function servePglite(
@@ -57,6 +74,7 @@ class PgliteSocketServer implements PgliteServer {
   #chain: Promise<unknown> = Promise.resolve();
   /** The role the session currently runs as (PGlite's own user until a client asks for another). */
   #sessionRole = SUPERUSER;
+  readonly #profile: PgliteProfile = { groups: 0, execMs: 0, waitMs: 0, bytesIn: 0, bytesOut: 0 };
 
   constructor(db: PGlite, options: { port: number; hostname?: string }) {
     this.#db = db;
@@ -73,6 +91,10 @@ class PgliteSocketServer implements PgliteServer {
 
   get port(): number {
     return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  profile(): PgliteProfile {
+    return { ...this.#profile };
   }
 
   async close(): Promise<void> {
@@ -117,7 +139,13 @@ class PgliteSocketServer implements PgliteServer {
     this.#sessionRole = role;
   }
 
-  /** Run one group of messages for a client; answers are written as they stream out. */
+  /**
+   * Run one group of messages for a client, then write its answers. PGlite hands them over
+   * as views into its WASM memory, which the next group overwrites, so they are copied; and
+   * since it makes them in one synchronous call, they leave in one write, after the turn
+   * (a client slow to read holds up only itself). The caller awaits this before reading the
+   * client's next group, so a pipelining client's answers stay in order.
+   */
   async #run(
     id: number,
     role: string,
@@ -125,25 +153,35 @@ class PgliteSocketServer implements PgliteServer {
     bytes: Uint8Array,
     last: number,
   ): Promise<void> {
+    const profile = this.#profile;
+    const queued = performance.now();
     await this.#acquire(id);
     // Serialize against PGlite itself as well (it is single-threaded).
     const turn = this.#chain.then(() =>
       this.#db.runExclusive(async () => {
         await this.#becomeRole(role);
+        const start = performance.now();
+        profile.waitMs += start - queued;
+        const answers: Uint8Array[] = [];
         await this.#db.execProtocolRawStream(bytes, {
-          onRawData: (chunk: Uint8Array) => {
-            writeAll(conn, chunk).catch(() => {});
-          },
+          onRawData: (chunk: Uint8Array) => answers.push(chunk.slice()),
         });
+        profile.execMs += performance.now() - start;
+        profile.groups++;
+        profile.bytesIn += bytes.length;
+        return answers.length === 1 ? answers[0]! : concatBytes(answers);
       })
     );
     this.#chain = turn.catch(() => {});
+    let answer: Uint8Array;
     try {
-      await turn;
+      answer = await turn;
     } finally {
       const midSequence = last === FLUSH;
       this.#release(id, midSequence || this.#db.isInTransaction());
     }
+    profile.bytesOut += answer.length;
+    await writeAll(conn, answer);
   }
 
   async #handle(conn: Deno.Conn, id: number): Promise<void> {

@@ -5,15 +5,28 @@
  * thread that owns it; on the stack's main thread it would compete with the gateway, the local
  * Auth and every proxied request for one core. Messages:
  *   in:  {dataDir: string | null}            -> out: {port} or {error}
+ *   in:  "profile"                            -> out: {profile, thread} (thread: "pid/task/tid",
+ *                                                 this thread's entry under /proc, for its CPU time)
  *   in:  "close"                              -> out: "closed"
  */
 import { PGlite } from "@electric-sql/pglite";
 import { pgcrypto } from "@electric-sql/pglite/contrib/pgcrypto";
-import { servePglite } from "./pglite_server.ts";
+import { type PgliteServer, servePglite } from "./pglite_server.ts";
 
 let close: (() => Promise<void>) | null = null;
+let served: PgliteServer | null = null;
 
-self.onmessage = async (event: MessageEvent<{ dataDir: string | null } | "close">) => {
+self.onmessage = async (
+  event: MessageEvent<{ dataDir: string | null } | "close" | "profile">,
+) => {
+  if (event.data === "profile") {
+    let thread: string | null = null;
+    try {
+      thread = Deno.readLinkSync("/proc/thread-self"); // Linux only; read on this thread
+    } catch { /* no /proc */ }
+    self.postMessage({ profile: served?.profile() ?? null, thread });
+    return;
+  }
   if (event.data === "close") {
     await close?.();
     self.postMessage("closed");
@@ -24,6 +37,7 @@ self.onmessage = async (event: MessageEvent<{ dataDir: string | null } | "close"
       extensions: { pgcrypto },
     });
     const server = servePglite(pglite, { port: 0 });
+    served = server;
     close = async () => {
       await server.close();
       await pglite.close();
