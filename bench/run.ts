@@ -18,8 +18,9 @@
 import { parseArgs } from "node:util";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { freePort } from "../stack/db/database.ts";
-import { startStack } from "../stack/start.ts";
+import { type Stack, startStack } from "../stack/start.ts";
 import { createRestAuthorizer } from "../stack/runtime/rest_auth.ts";
+import { CpuGroups, processes } from "./cpu.ts";
 
 const USAGE = [
   "usage: deno task bench [--quick] [--write] [--only verify|http|cold|stack|matrix]",
@@ -74,10 +75,29 @@ function run(args: string[], env: Record<string, string> = {}) {
 /** Requests per second, if every request of the load was answered 200. */
 async function rate(url: string, bearer: string): Promise<number> {
   const result = await load(url, bearer, LOAD_SECONDS, 16);
-  const other = Object.keys(result.statuses).filter((status) => status !== "200");
-  if (other.length > 0) throw new Error(`${url}: ${JSON.stringify(result.statuses)}`);
+  allAnswered200(url, result.statuses);
   return result.rps;
 }
+
+/** A load counts only if every request of it was answered 200. */
+function allAnswered200(url: string, statuses: Record<string, number>): void {
+  const other = Object.keys(statuses).filter((status) => status !== "200");
+  if (other.length > 0) throw new Error(`${url}: ${JSON.stringify(statuses)}`);
+}
+
+/** Section 9's profile: CPU µs per request by part, for one path under load. */
+interface Profile {
+  rps: number;
+  /** part -> CPU µs per request */
+  perRequest: Map<string, number>;
+  /** Of the PGlite thread's time: inside PGlite's execProtocolRawStream (Postgres as WASM). */
+  pgliteExecUs?: number;
+  /** Round trips to PGlite per request (groups of messages ending at Sync). */
+  pgliteTrips?: number;
+  /** All CPU spent (load generator included) / (cores x seconds). */
+  busy: number;
+}
+const profiles: [string, string, Profile][] = []; // [database, path, profile]
 
 /** Section 9: one stack, both algorithms, the three ways to one row; rows with targets. */
 async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
@@ -101,11 +121,7 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
   try {
     const r: Record<string, number> = {};
     for (const alg of ["HS256", "ES256"] as const) {
-      const token = (await (await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
-        method: "POST",
-        headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
-        body: JSON.stringify({ sub: crypto.randomUUID(), alg }),
-      })).json()).access_token as string;
+      const token = await stackToken(stack, alg);
       // One warm-up second per path (JIT, connection pools, caches), then the measured load.
       for (
         const url of [
@@ -115,16 +131,29 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
           `http://127.0.0.1:${bare.addr.port}/posts?select=id&limit=1`,
         ]
       ) await load(url, token, 1, 16);
-      r[`direct ${alg}`] = await rate(`${stack.postgrestUrl}/posts?select=id&limit=1`, token);
-      r[`rest ${alg}`] = await rate(
-        `${stack.status.api_url}/rest/v1/posts?select=id&limit=1`,
-        token,
-      );
-      r[`me ${alg}`] = await rate(`${stack.status.functions_url}/me`, token);
-      r[`bare ${alg}`] = await rate(
-        `http://127.0.0.1:${bare.addr.port}/posts?select=id&limit=1`,
-        token,
-      );
+      const paths: [string, string, string][] = [
+        ["direct", `${stack.postgrestUrl}/posts?select=id&limit=1`, "PostgREST directly"],
+        ["rest", `${stack.status.api_url}/rest/v1/posts?select=id&limit=1`, "`/rest/v1`"],
+        ["me", `${stack.status.functions_url}/me`, "`/functions/v1/me`"],
+        ["bare", `http://127.0.0.1:${bare.addr.port}/posts?select=id&limit=1`, "bare Deno proxy"],
+      ];
+      const groups = await cpuGroups(stack, databaseUrl !== undefined);
+      for (const [key, url, name] of paths) {
+        const profile = await profiledRate(url, token, groups, stack);
+        r[`${key} ${alg}`] = profile.rps;
+        profiles.push([label, `${name}, ${alg}`, profile]);
+      }
+    }
+    if (!databaseUrl) {
+      // One request at a time: what one PostgREST request costs PGlite's thread, unhurried.
+      const token = await stackToken(stack, "HS256");
+      const groups = await cpuGroups(stack, false);
+      const url = `${stack.postgrestUrl}/posts?select=id&limit=1`;
+      profiles.push([
+        label,
+        "PostgREST directly, HS256, one client",
+        await profiledRate(url, token, groups, stack, 1),
+      ]);
     }
     const rps = (v: number) => `${Math.round(v)} req/s`;
     for (const alg of ["HS256", "ES256"]) {
@@ -181,6 +210,70 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
     await stack.stop();
   }
   return out;
+}
+
+/** A user token from the stack's local token endpoint (a new user each time). */
+async function stackToken(stack: Stack, alg: "HS256" | "ES256"): Promise<string> {
+  const response = await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
+    method: "POST",
+    headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
+    body: JSON.stringify({ sub: crypto.randomUUID(), alg }),
+  });
+  return (await response.json()).access_token as string;
+}
+
+/** The parts of one stack whose CPU the profile counts (read once the functions are up). */
+async function cpuGroups(stack: Stack, external: boolean) {
+  const groups = new CpuGroups();
+  const all = processes();
+  const pglite = stack.db.profile ? (await stack.db.profile()).thread : null;
+  groups.define("stack process", [String(Deno.pid)], pglite ? [pglite] : []);
+  if (pglite) groups.define("PGlite thread", [pglite]);
+  groups.define(
+    "function process",
+    all.filter((p) => p.ppid === Deno.pid && p.cmdline.includes("function_host")).map((p) =>
+      String(p.pid)
+    ),
+  );
+  groups.define("PostgREST", [String(stack.postgrestPid)]);
+  if (external) {
+    groups.define(
+      "PostgreSQL",
+      all.filter((p) => p.comm === "postgres").map((p) => String(p.pid)),
+    );
+  }
+  return groups;
+}
+
+/** rate(), with the CPU each part spent per request during the load. */
+async function profiledRate(
+  url: string,
+  bearer: string,
+  groups: CpuGroups,
+  stack: Stack,
+  concurrency = 16,
+): Promise<Profile> {
+  const pgliteBefore = (await stack.db.profile?.())?.profile;
+  const before = groups.take();
+  const result = await load(url, bearer, LOAD_SECONDS, concurrency);
+  const spent = CpuGroups.since(before, groups.take());
+  const pgliteAfter = (await stack.db.profile?.())?.profile;
+  allAnswered200(url, result.statuses);
+  const us = (ms: number) => ms * 1000 / result.requests;
+  const perRequest = new Map<string, number>([["load generator", us(result.cpuMs)]]);
+  for (const [part, ms] of spent) perRequest.set(part, us(ms));
+  const total = [...spent.values()].reduce((a, b) => a + b, result.cpuMs);
+  return {
+    rps: result.rps,
+    perRequest,
+    ...(pgliteBefore && pgliteAfter
+      ? {
+        pgliteExecUs: us(pgliteAfter.execMs - pgliteBefore.execMs),
+        pgliteTrips: (pgliteAfter.groups - pgliteBefore.groups) / result.requests,
+      }
+      : {}),
+    busy: total / (navigator.hardwareConcurrency * result.seconds * 1000),
+  };
 }
 
 const fmt = (v: number) =>
@@ -286,7 +379,9 @@ async function load(
   return JSON.parse(new TextDecoder().decode(out.stdout)) as {
     rps: number;
     requests: number;
+    seconds: number;
     statuses: Record<string, number>;
+    cpuMs: number;
   };
 }
 
@@ -730,6 +825,48 @@ if (want("matrix")) {
 
 await jwksServer.shutdown();
 
+/** Section 9's profile as a table: CPU µs per request by part, and what bounds the rate. */
+function profileMarkdown(): string {
+  if (profiles.length === 0 || profiles[0]![2].perRequest.get("load generator") === 0) return "";
+  const parts = [
+    "load generator",
+    "stack process",
+    "function process",
+    "PostgREST",
+    "PGlite thread",
+    "PostgreSQL",
+  ];
+  const head = [
+    "path",
+    "req/s",
+    ...parts.map((p) => `${p} (µs)`),
+    "server total (µs)",
+    "CPU busy",
+    "PGlite round trips",
+  ];
+  const lines = profiles.map(([database, path, p]) => {
+    const cell = (part: string) => {
+      const v = p.perRequest.get(part);
+      if (v === undefined) return "";
+      const exec = part === "PGlite thread" && p.pgliteExecUs !== undefined
+        ? ` (in PGlite: ${p.pgliteExecUs.toFixed(0)})`
+        : "";
+      return `${v.toFixed(0)}${exec}`;
+    };
+    const server = [...p.perRequest].filter(([part]) => part !== "load generator")
+      .reduce((a, [, v]) => a + v, 0);
+    return [
+      `${database}: ${path}`,
+      String(Math.round(p.rps)),
+      ...parts.map(cell),
+      server.toFixed(0),
+      `${Math.round(p.busy * 100)}%`,
+      p.pgliteTrips === undefined ? "" : p.pgliteTrips.toFixed(1),
+    ];
+  });
+  return [head, head.map(() => "---"), ...lines].map((r) => `| ${r.join(" | ")} |`).join("\n");
+}
+
 const header: Row = ["measurement", "ours", "compared with", "ratio", "target", "result"];
 const table = [header, ["---", "---", "---", "---", "---", "---"] as Row, ...rows].map((r) =>
   `| ${r.join(" | ")} |`
@@ -745,7 +882,8 @@ const machine =
     new Date().toISOString().slice(0, 10)
   }`;
 
-console.log(`\nMachine: ${machine}\n\n${table}\n`);
+const profileTable = profileMarkdown();
+console.log(`\nMachine: ${machine}\n\n${table}\n${profileTable ? `\n${profileTable}\n` : ""}`);
 if (flags.write) {
   await Deno.mkdir("docs", { recursive: true });
   await Deno.writeTextFile(
