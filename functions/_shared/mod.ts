@@ -23,7 +23,7 @@ export {
   requireRole,
   requireScopes,
 } from "./identity.ts";
-export { createAdminClient, createUserClient } from "./clients.ts";
+export { createAdminClient, createUserClient, userClient } from "./clients.ts";
 export { type AuthConfig, loadConfig } from "./config.ts";
 export { applyCors, type CorsPolicy, preflightResponse } from "./cors.ts";
 export { ConfigError, type ErrorCode, errorResponse, HttpError } from "./errors.ts";

@@ -10,7 +10,7 @@
  */
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { authenticate, type Caller, type CallerKind } from "./authenticate.ts";
-import { createAdminClient, createUserClient } from "./clients.ts";
+import { createAdminClient, userClient } from "./clients.ts";
 import { type AuthConfig, loadConfig } from "./config.ts";
 import { applyCors, type CorsPolicy, isPreflight, preflightResponse } from "./cors.ts";
 import { ConfigError, errorResponse, HttpError, toHttpError } from "./errors.ts";
@@ -182,7 +182,7 @@ function makeContext(
     path,
     config,
     get supabase() {
-      return supabase ??= createUserClient(config, token);
+      return supabase ??= userClient(config, token, identity?.expiresAt);
     },
     get admin() {
       if (!adminAllowed) {
