@@ -74,6 +74,8 @@ export class FunctionProcess {
   readonly #running = new Map<number, number>();
   #seq = 0;
   #monitor: ReturnType<typeof setInterval> | undefined;
+  #cpuRead = 0;
+  #cpuReadAt = -Infinity;
   #alive = true;
 
   constructor(options: ProcessOptions) {
@@ -166,12 +168,14 @@ export class FunctionProcess {
       this.#end(id);
       throw await this.#why(error);
     }
-    if (!response.body) {
+    if (!response.body || response.headers.has("content-length")) {
+      // No body, or one the function had finished making (a streamed body has no length):
+      // the function's part is over, and the body passes through untouched.
       clearTimeout(wallClock);
       this.#end(id);
       return response;
     }
-    // The request is over when its body has been sent (or the client went away).
+    // A streamed body: the request is over when it has been sent (or the client went away).
     let done = false;
     const finish = () => {
       if (done) return;
@@ -248,8 +252,19 @@ export class FunctionProcess {
     }
   }
 
-  /** utime + stime of the process, from /proc (Linux); 0 where there is no /proc. */
+  /**
+   * utime + stime of the process, from /proc (Linux); 0 where there is no /proc. A reading
+   * less than 10 ms old is reused: under load requests begin far more often than that, and
+   * 10 ms of slack is small next to a limit of seconds.
+   */
   #cpuMs(): number {
+    const now = performance.now();
+    if (now - this.#cpuReadAt < 10) return this.#cpuRead;
+    this.#cpuReadAt = now;
+    return this.#cpuRead = this.#readCpuMs();
+  }
+
+  #readCpuMs(): number {
     try {
       const stat = Deno.readTextFileSync(`/proc/${this.#child.pid}/stat`);
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
