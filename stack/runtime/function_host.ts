@@ -31,13 +31,11 @@ function shortenOwnRestCalls(): void {
   const realFetch = globalThis.fetch;
   let authorize: RestAuthorizer | undefined;
   globalThis.fetch = (input, init) => {
-    const request = new Request(input, init);
-    if (
-      request.url !== restBase && !request.url.startsWith(`${restBase}/`) &&
-      !request.url.startsWith(`${restBase}?`)
-    ) {
-      return realFetch(request);
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (url !== restBase && !url.startsWith(`${restBase}/`) && !url.startsWith(`${restBase}?`)) {
+      return realFetch(input, init); // not ours: untouched (no Request built to look at it)
     }
+    const request = new Request(input, init);
     authorize ??= createRestAuthorizer({
       config: loadConfig(),
       anonToken: Deno.env.get("SUPABASE_ANON_KEY") ?? "",
