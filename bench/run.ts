@@ -920,10 +920,22 @@ const cpu =
     "unknown CPU";
 const cores = navigator.hardwareConcurrency;
 const memGiB = Math.round(Deno.systemMemoryInfo().total / 2 ** 30);
+/** The commit measured, so a table can be traced to its code ("+ local changes" if dirty). */
+async function measuredCommit(): Promise<string> {
+  const git = async (...args: string[]) => {
+    const out = await new Deno.Command("git", { args, stdout: "piped", stderr: "null" }).output()
+      .catch(() => null);
+    return out?.success ? new TextDecoder().decode(out.stdout).trim() : null;
+  };
+  const head = await git("rev-parse", "--short", "HEAD");
+  if (head === null) return "commit unknown";
+  const dirty = await git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs");
+  return `commit ${head}${dirty ? " + local changes" : ""}`;
+}
 const machine =
   `${cpu}, ${cores} cores, ${memGiB} GiB; ${Deno.build.os} ${Deno.build.arch}; Deno ${Deno.version.deno}; ${
     new Date().toISOString().slice(0, 10)
-  }`;
+  }; ${await measuredCommit()}`;
 
 const profileTable = profileMarkdown();
 console.log(`\nMachine: ${machine}\n\n${table}\n${profileTable ? `\n${profileTable}\n` : ""}`);
@@ -932,6 +944,9 @@ if (flags.write) {
   await Deno.writeTextFile(
     "docs/BENCHMARKS.md",
     `# Benchmarks\n\nProduced by \`deno task bench\` (bench/run.ts) in one run; every ratio compares measurements taken side by side on this machine:\n\n${machine}\n\n${table}\n\n` +
+      (profileTable
+        ? `## Where a request's CPU goes\n\nThe full-path loads of section 9, each part's CPU time (user + system, from /proc) during them divided by the requests answered: the load generator (its own process), the stack process (gateway, local Auth; the bare proxy row runs there too), the function's process, PostgREST, and PGlite's thread (with the part of it spent inside PGlite's \`execProtocolRawStream\`, i.e. Postgres as WASM; the rest is socket reads and writes, message framing and turn-taking) or every PostgreSQL process. "CPU busy" is all of it over ${navigator.hardwareConcurrency} cores x the load's seconds; "round trips" are PGlite message groups (up to a Sync) per request.\n\n${profileTable}\n\n`
+        : "") +
       `How each row is measured:\n\n` +
       `- Verification rows: \`Deno.bench\` (bench/verify_bench.ts), average time per call on the same keys and tokens. "wrapper path" is \`TokenVerifier.lookup()\`, which \`withAuth\` calls first; "async verify()" adds one promise.\n` +
       `- In-process requests: \`withAuth({allow: "user"})\` and \`withSupabase({auth: "user"})\` with the same trivial handler (answer the caller's id), inline JWKS, one ES256 token (repeated) or 4,000 distinct tokens cycled (first-seen; more than our token cache holds).\n` +
@@ -940,7 +955,7 @@ if (flags.write) {
       `- Full \`me\`: the real function through the local stack (PGlite, PostgREST 12); PGlite serves one session, so this row measures the stack, not the auth core.\n` +
       `- /rest/v1: \`GET /posts?select=id&limit=1\` with 16 keep-alive clients for ${LOAD_SECONDS} s each, through the gateway (the token rule, then the proxy) and straight to PostgREST's port, same stack and tokens. The rule alone: \`createRestAuthorizer\` called in process 100,000 times with one token (verified once, then cached).\n` +
       `- Function isolation: the same \`me\` request over HTTP, 16 clients, with the function imported into the stack's process (section 5) and in its own process (the default), plus the first request's latency (spawn, module load, answer) next to a Worker importing the same module.\n` +
-      `- Full path (section 9): \`GET /posts?select=id&limit=1\` straight to PostgREST and through \`/rest/v1\`, and \`/functions/v1/me\` (verify, user-scoped client, one profile row through \`/rest/v1\`), 16 keep-alive clients for ${LOAD_SECONDS} s each, one stack per database, functions in their own processes; any non-200 under load stops the bench.\n` +
+      `- Full path (section 9): \`GET /posts?select=id&limit=1\` straight to PostgREST and through \`/rest/v1\`, and \`/functions/v1/me\` (verify, user-scoped client, one profile row through \`/rest/v1\`), 16 keep-alive clients, one stack per database, functions in their own processes. Every (path, token) pair runs ${MATRIX_ROUND_SECONDS} s per round for ${MATRIX_ROUNDS} rounds, interleaved, each round starting at another pair; a rate is requests over seconds across the rounds and a target ratio is the median of the ratios measured within each round (this machine's speed drifts over minutes). Any non-200 under load stops the bench.\n` +
       `- Local Auth: \`POST /auth/v1/token\` through the gateway on PGlite, one user, sequential requests (median), then 8 concurrent clients for ${LOAD_SECONDS} s for the sign-in rate; bcrypt cost 10 (Supabase Auth's) in two worker threads.\n`,
   );
   await run(["fmt", "docs/BENCHMARKS.md"]); // keep `deno fmt --check` green
