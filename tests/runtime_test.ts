@@ -30,6 +30,18 @@ export default {
   "loop/index.ts": `export default { fetch: () => { for (;;) { /* burn */ } } };\n`,
   "sleep/index.ts":
     `export default { fetch: async () => { await new Promise((r) => setTimeout(r, 10_000)); return new Response("late"); } };\n`,
+  // A body of declared length that takes longer than the wall clock to arrive.
+  "trickle/index.ts": `export default {
+  fetch: () => new Response(new ReadableStream({
+    async start(c) {
+      c.enqueue(new TextEncoder().encode("a"));
+      await new Promise((r) => setTimeout(r, 6_000));
+      c.enqueue(new TextEncoder().encode("bcdefghij"));
+      c.close();
+    },
+  }), { headers: { "content-length": "10" } }),
+};
+`,
   "hog/index.ts": `const keep: unknown[] = [];
 export default { fetch: () => { for (;;) keep.push(new Array(1_000_000).fill(keep.length)); } };
 `,
@@ -216,9 +228,19 @@ Deno.test({
     assert.equal(sleep.status, 546);
     const hog = await call("hog");
     assert.equal(hog.status, 546, JSON.stringify(hog.body));
-    assert.ok(logs.some((l) => l.includes("loop stopped: cpu_time limit")));
-    assert.ok(logs.some((l) => l.includes("sleep stopped: wall_clock limit")));
-    assert.ok(logs.some((l) => l.includes("hog stopped: memory limit")));
+    // The stop is logged as the process exits, which may come just after the answer.
+    const logged = (line: string) =>
+      eventually(() => Promise.resolve(logs.some((l) => l.includes(line))), 2000)
+        .catch(() => assert.fail(`not logged: ${line}`));
+    await logged("loop stopped: cpu_time limit");
+    await logged("sleep stopped: wall_clock limit");
+    await logged("hog stopped: memory limit");
+    // The limit runs until the body has arrived, also when its length was declared up front.
+    const trickle = await fetch(`${(await theStack()).status.functions_url}/trickle`)
+      .then(async (r) => ({ status: r.status, body: await r.text() }))
+      .catch((error: Error) => ({ status: 0, body: error.name }));
+    assert.notEqual(trickle.body, "abcdefghij", "the whole body arrived after the wall clock");
+    await logged("trickle stopped: wall_clock limit");
   },
 });
 

@@ -57,6 +57,9 @@ function passThrough(): Record<string, string> {
   return out;
 }
 
+/** Bodies up to this size with a content-length are read whole before they are passed on. */
+const SMALL_BODY_BYTES = 64 * 1024;
+
 export class BootError extends Error {}
 export class WorkerLimitError extends Error {}
 export class WorkerExitedError extends Error {}
@@ -168,14 +171,32 @@ export class FunctionProcess {
       this.#end(id);
       throw await this.#why(error);
     }
-    if (!response.body || response.headers.has("content-length")) {
-      // No body, or one the function had finished making (a streamed body has no length):
-      // the function's part is over, and the body passes through untouched.
+    if (!response.body) {
       clearTimeout(wallClock);
       this.#end(id);
       return response;
     }
-    // A streamed body: the request is over when it has been sent (or the client went away).
+    const length = Number(response.headers.get("content-length") ?? NaN);
+    if (length <= SMALL_BODY_BYTES) {
+      // A small body of known length (most answers) is read whole, in one native read: the
+      // request is over when it has arrived, and no stream is pumped through JS.
+      let bytes: Uint8Array<ArrayBuffer>;
+      try {
+        bytes = await response.bytes();
+      } catch (error) {
+        clearTimeout(wallClock);
+        this.#end(id);
+        throw await this.#why(error);
+      }
+      clearTimeout(wallClock);
+      this.#end(id);
+      return new Response(bytes, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+    }
+    // Any other body: the request is over when it has been sent (or the client went away).
     let done = false;
     const finish = () => {
       if (done) return;
