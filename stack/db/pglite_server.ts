@@ -48,11 +48,8 @@ export interface PgliteServer {
 export interface PgliteProfile {
   /** Groups of messages run (one per Sync or simple Query). */
   groups: number;
+  /** Wall time inside `execProtocolRawStream`. */
   execMs: number;
-  /** Time groups waited for another client's turn (not CPU). */
-  waitMs: number;
-  bytesIn: number;
-  bytesOut: number;
 }
 
 export function servePglite(
@@ -74,7 +71,7 @@ class PgliteSocketServer implements PgliteServer {
   #chain: Promise<unknown> = Promise.resolve();
   /** The role the session currently runs as (PGlite's own user until a client asks for another). */
   #sessionRole = SUPERUSER;
-  readonly #profile: PgliteProfile = { groups: 0, execMs: 0, waitMs: 0, bytesIn: 0, bytesOut: 0 };
+  readonly #profile: PgliteProfile = { groups: 0, execMs: 0 };
 
   constructor(db: PGlite, options: { port: number; hostname?: string }) {
     this.#db = db;
@@ -154,21 +151,18 @@ class PgliteSocketServer implements PgliteServer {
     last: number,
   ): Promise<void> {
     const profile = this.#profile;
-    const queued = performance.now();
     await this.#acquire(id);
     // Serialize against PGlite itself as well (it is single-threaded).
     const turn = this.#chain.then(() =>
       this.#db.runExclusive(async () => {
         await this.#becomeRole(role);
         const start = performance.now();
-        profile.waitMs += start - queued;
         const answers: Uint8Array[] = [];
         await this.#db.execProtocolRawStream(bytes, {
           onRawData: (chunk: Uint8Array) => answers.push(chunk.slice()),
         });
         profile.execMs += performance.now() - start;
         profile.groups++;
-        profile.bytesIn += bytes.length;
         return answers.length === 1 ? answers[0]! : concatBytes(answers);
       })
     );
@@ -180,7 +174,6 @@ class PgliteSocketServer implements PgliteServer {
       const midSequence = last === FLUSH;
       this.#release(id, midSequence || this.#db.isInTransaction());
     }
-    profile.bytesOut += answer.length;
     await writeAll(conn, answer);
   }
 
