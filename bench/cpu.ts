@@ -4,22 +4,9 @@
  * Off Linux every reading is null and the bench leaves the profile out.
  */
 
-/** USER_HZ: /proc reports CPU time in these ticks (100 on every Linux the bench targets). */
-const TICKS_PER_SECOND = 100;
+import { cpuMs } from "../stack/runtime/proc_cpu.ts";
 
-/** CPU time (user + system) of a process ("1234") or one of its threads ("1234/task/1240"), ms. */
-export function cpuMs(entry: string): number | null {
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${entry}/stat`);
-  } catch {
-    return null;
-  }
-  // Fields after the command name (which may hold spaces) start at field 3, `state`.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS_PER_SECOND;
-}
-
+export { cpuMs };
 export interface ProcessInfo {
   pid: number;
   ppid: number;

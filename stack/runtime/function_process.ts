@@ -9,9 +9,9 @@
  * killed; its requests get 546 WORKER_LIMIT and the next request gets a fresh process.
  */
 import type { FunctionSpec, RuntimeSettings } from "./functions_config.ts";
+import { cpuMs } from "./proc_cpu.ts";
 
 const HOST = new URL("./function_host.ts", import.meta.url).pathname;
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 export type KillReason = "wall_clock" | "cpu_time" | "memory" | "reload" | "stop";
 
@@ -282,17 +282,7 @@ export class FunctionProcess {
     const now = performance.now();
     if (now - this.#cpuReadAt < 10) return this.#cpuRead;
     this.#cpuReadAt = now;
-    return this.#cpuRead = this.#readCpuMs();
-  }
-
-  #readCpuMs(): number {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${this.#child.pid}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-    } catch {
-      return 0;
-    }
+    return this.#cpuRead = cpuMs(String(this.#child.pid)) ?? 0;
   }
 
   async #pipe(stream: ReadableStream<Uint8Array>, line: (text: string) => void): Promise<void> {

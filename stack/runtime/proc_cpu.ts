@@ -1,0 +1,23 @@
+/**
+ * CPU time from Linux's /proc: the function runtime's CPU limit and the bench's profile
+ * both read it here.
+ */
+
+/** USER_HZ: /proc reports CPU time in these ticks (100 on every Linux this runs on). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time (user + system) in ms of a process ("1234", "self") or one of its threads
+ * ("1234/task/1240"); null where there is no such entry (exited, or no /proc).
+ */
+export function cpuMs(entry: string): number | null {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${entry}/stat`);
+  } catch {
+    return null;
+  }
+  // Fields after the command name (which may hold spaces) start at field 3, `state`.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS_PER_SECOND;
+}
