@@ -252,12 +252,12 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
   return out;
 }
 
-/** A user token from the stack's local token endpoint (a new user each time). */
-async function stackToken(stack: Stack, alg: "HS256" | "ES256"): Promise<string> {
+/** A user token from the stack's local token endpoint (a new user each time; default alg if none). */
+async function stackToken(stack: Stack, alg?: "HS256" | "ES256"): Promise<string> {
   const response = await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
     method: "POST",
     headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
-    body: JSON.stringify({ sub: crypto.randomUUID(), alg }),
+    body: JSON.stringify({ sub: crypto.randomUUID(), ...(alg ? { alg } : {}) }),
   });
   return (await response.json()).access_token as string;
 }
@@ -492,30 +492,24 @@ if (want("verify")) {
     "(for information)",
     "",
   ]);
-  const repeated = ns("request, repeated token", "@supabase/server withSupabase") /
-    ns("request, repeated token", "ours withAuth");
-  rows.push([
-    "request in process, repeated token",
-    `${Math.round(1e9 / ns("request, repeated token", "ours withAuth"))} req/s`,
-    `@supabase/server: ${
-      Math.round(1e9 / ns("request, repeated token", "@supabase/server withSupabase"))
-    } req/s`,
-    `${x(repeated)} throughput`,
-    ">= 20x",
-    verdict(repeated >= 20),
-  ]);
-  const firstSeen = ns("request, first-seen token", "@supabase/server withSupabase") /
-    ns("request, first-seen token", "ours withAuth");
-  rows.push([
-    "request in process, first-seen token",
-    `${Math.round(1e9 / ns("request, first-seen token", "ours withAuth"))} req/s`,
-    `@supabase/server: ${
-      Math.round(1e9 / ns("request, first-seen token", "@supabase/server withSupabase"))
-    } req/s`,
-    `${x(firstSeen)} throughput`,
-    "no slower (>= 1x)",
-    verdict(firstSeen >= 1),
-  ]);
+  // In-process requests, ours next to @supabase/server, each with its target.
+  for (
+    const [group, goal, goalText] of [
+      ["repeated token", 20, ">= 20x"],
+      ["first-seen token", 1, "no slower (>= 1x)"],
+    ] as const
+  ) {
+    const ours = ns(`request, ${group}`, "ours withAuth");
+    const anchor = ns(`request, ${group}`, "@supabase/server withSupabase");
+    rows.push([
+      `request in process, ${group}`,
+      `${Math.round(1e9 / ours)} req/s`,
+      `@supabase/server: ${Math.round(1e9 / anchor)} req/s`,
+      `${x(anchor / ours)} throughput`,
+      goalText,
+      verdict(anchor / ours >= goal),
+    ]);
+  }
 }
 
 if (want("http")) {
@@ -599,15 +593,11 @@ if (want("stack")) {
       }]),
     },
   });
-  const issued = await (await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
-    method: "POST",
-    headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
-    body: JSON.stringify({ sub: crypto.randomUUID() }),
-  })).json();
+  const issuedToken = await stackToken(stack);
   const me = (await import("../functions/me/index.ts")).default.fetch;
   const meRequest = () =>
     new Request(`${stack.status.functions_url}/me`, {
-      headers: { authorization: `Bearer ${issued.access_token}` },
+      headers: { authorization: `Bearer ${issuedToken}` },
     });
   for (let i = 0; i < 20; i++) await (await me(meRequest())).arrayBuffer();
   const inProcessStarted = performance.now();
@@ -623,19 +613,13 @@ if (want("stack")) {
   const meInProcess = inProcessCount / ((performance.now() - inProcessStarted) / 1000);
   const meHttp = await load(
     `${stack.status.functions_url}/me`,
-    issued.access_token,
+    issuedToken,
     LOAD_SECONDS,
     16,
   );
 
   // ---------------------------------------------------------------- 6. the rule in front of PostgREST
   console.error("bench: /rest/v1 through the gateway next to PostgREST directly...");
-  const localToken = async (alg: "HS256" | "ES256") =>
-    (await (await fetch(`${stack.status.api_url}/auth/v1/_local/token`, {
-      method: "POST",
-      headers: { apikey: stack.status.secret_key, "content-type": "application/json" },
-      body: JSON.stringify({ sub: crypto.randomUUID(), alg }),
-    })).json()).access_token as string;
   const thirdPartyToken = await new SignJWT({
     iss: thirdPartyIssuer,
     aud: "bench",
@@ -647,7 +631,7 @@ if (want("stack")) {
   const REST_QUERY = "/posts?select=id&limit=1";
   const restRates: Record<string, number> = {};
   for (const alg of ["HS256", "ES256"] as const) {
-    const userTok = await localToken(alg);
+    const userTok = await stackToken(stack, alg);
     restRates[`direct ${alg}`] = await rate(`${stack.postgrestUrl}${REST_QUERY}`, userTok);
     restRates[`gateway ${alg}`] = await rate(
       `${stack.status.api_url}/rest/v1${REST_QUERY}`,
@@ -667,7 +651,7 @@ if (want("stack")) {
   const ruleMicros: Record<string, number> = {};
   for (
     const [label, tok] of [
-      ["Supabase ES256", await localToken("ES256")],
+      ["Supabase ES256", await stackToken(stack, "ES256")],
       ["third-party ES256 (re-signed)", thirdPartyToken],
     ] as const
   ) {
@@ -728,11 +712,7 @@ if (want("stack")) {
   // ---------------------------------------------------------------- 8. function isolation
   console.error("bench: functions in their own processes...");
   const isolated = await startStack({ port: 0, dataDir: null, keysPath: null, log: () => {} });
-  const isolatedToken = (await (await fetch(`${isolated.status.api_url}/auth/v1/_local/token`, {
-    method: "POST",
-    headers: { apikey: isolated.status.secret_key, "content-type": "application/json" },
-    body: JSON.stringify({ sub: crypto.randomUUID() }),
-  })).json()).access_token as string;
+  const isolatedToken = await stackToken(isolated);
   const firstCallStart = performance.now();
   const firstCall = await fetch(`${isolated.status.functions_url}/me`, {
     headers: { authorization: `Bearer ${isolatedToken}` },
