@@ -204,15 +204,9 @@ function serveGateway(port: number, parts: {
     functions: parts.functions,
     log: parts.log,
     ...(parts.observe ? { observe: parts.observe } : {}),
+    local: { "/_local/db/reset": databaseResetHandler(db, keys, config, pg, parts.log) },
   });
-  const resetDatabase = databaseResetHandler(db, keys, config, pg, parts.log);
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port, onListen: () => {} },
-    (request) =>
-      new URL(request.url).pathname === "/_local/db/reset"
-        ? resetDatabase(request)
-        : gateway(request),
-  );
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, gateway);
   return { server, jwksServed: () => jwksServed };
 }
 

@@ -7,6 +7,7 @@
  *   /auth/v1/*                -> the local Auth (stack/auth/handler.ts)
  *   /functions/v1/<name>/...  -> functions/<name>/index.ts (`export default { fetch }`)
  *   /health                   -> stack health
+ *   /_local/...               -> the stack's own routes (`deno task db reset`)
  *
  * Request bodies to /rest/v1 and /functions/v1 are capped (./body_limit.ts).
  */
@@ -25,6 +26,8 @@ export interface GatewayDeps {
   log: (line: string) => void;
   /** Sees every response (tests scan bodies for leaked secrets). */
   observe?: (request: Request, response: Response) => void;
+  /** The stack's own routes under /_local/ (database reset), by path. */
+  local?: Record<string, (request: Request) => Promise<Response>>;
 }
 
 export interface FunctionRegistry {
@@ -80,6 +83,8 @@ function routeRequest(deps: GatewayDeps): (request: Request) => Promise<Response
     const url = new URL(request.url);
     const path = url.pathname;
     try {
+      const local = path.startsWith("/_local/") ? deps.local?.[path] : undefined;
+      if (local) return await local(request);
       if (path === "/health") {
         const up = deps.postgrestUrl() !== null;
         return Response.json({ status: up ? "ok" : "degraded", postgrest: up ? "up" : "down" }, {
