@@ -6,18 +6,20 @@
  *   2. HTTP load: each handler in its own server process, load from a third process
  *   3. JWKS fetches while under load (both fetch keys from the same counting server)
  *   4. cold start: process start to first 200 response
- *   5. a full `me` request (verify + user-scoped client + PostgREST + PGlite), in process
+ *   5. a full `me` request (verify + user-scoped client + PostgREST + PostgreSQL), in process
  *      and over HTTP through the local stack
  *   6. the cost of the token rule in front of PostgREST: /rest/v1 through the gateway next to
  *      PostgREST directly (same token, same run), and the rule alone, in process
  *   7. the local Auth: password sign-in and refresh latency through the gateway, sign-ins/s
  *   8. functions in their own processes next to functions imported into the stack
- *   9. the full request path, with targets: PGlite (and PostgreSQL when BENCH_DATABASE_URL or
- *      TEST_DATABASE_URL is set) x HS256 / ES256 x PostgREST directly, /rest/v1, a function
+ *   9. the full request path, with targets: the embedded PostgreSQL (and a DATABASE_URL server
+ *      when BENCH_DATABASE_URL or TEST_DATABASE_URL is set) x HS256 / ES256 x PostgREST
+ *      directly, /rest/v1, a function
+ *  10. stack boot: a new stack on a new cluster (copied from the template) and on an existing one
  */
 import { parseArgs } from "node:util";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { freePort } from "../stack/db/database.ts";
+import { freePort } from "../stack/db/ports.ts";
 import { type Stack, startStack } from "../stack/start.ts";
 import { createRestAuthorizer } from "../stack/runtime/rest_auth.ts";
 import { CpuGroups, processes } from "./cpu.ts";
@@ -28,10 +30,11 @@ const USAGE = [
   "  --write  write the table to docs/BENCHMARKS.md (otherwise it is only printed)",
   "  --only   run one scenario: verify (micro + in process), http (load vs @supabase/server),",
   "           cold (cold start), stack (me, /rest/v1, Auth, function isolation),",
-  "           matrix (the full request path: PGlite and BENCH_DATABASE_URL x HS256/ES256 x",
-  "           PostgREST directly, /rest/v1, /functions/v1/me)",
+  "           matrix (the full request path: embedded PostgreSQL and BENCH_DATABASE_URL x",
+  "           HS256/ES256 x PostgREST directly, /rest/v1, /functions/v1/me),",
+  "           boot (stack start on a new and on an existing cluster)",
 ].join("\n");
-const SCENARIOS = ["verify", "http", "cold", "stack", "matrix"];
+const SCENARIOS = ["verify", "http", "cold", "stack", "matrix", "boot"];
 let flags;
 try {
   flags = parseArgs({
@@ -94,9 +97,6 @@ interface Profile {
   seconds: number;
   /** part -> CPU ms spent during the loads (the load generator's own included) */
   cpuMs: Map<string, number>;
-  /** PGlite only: ms inside PGlite's execProtocolRawStream, and its round trips. */
-  pgliteExecMs?: number;
-  pgliteTrips?: number;
 }
 const profiles: [string, string, Profile][] = []; // [database, path, profile]
 
@@ -105,16 +105,10 @@ function mergeProfiles(all: Profile[]): Profile {
   for (const p of all) {
     for (const [part, ms] of p.cpuMs) cpuMs.set(part, (cpuMs.get(part) ?? 0) + ms);
   }
-  const sum = (f: (p: Profile) => number | undefined) =>
-    all.every((p) => f(p) !== undefined) ? all.reduce((a, p) => a + f(p)!, 0) : undefined;
-  const pgliteExecMs = sum((p) => p.pgliteExecMs);
-  const pgliteTrips = sum((p) => p.pgliteTrips);
   return {
     requests: all.reduce((a, p) => a + p.requests, 0),
     seconds: all.reduce((a, p) => a + p.seconds, 0),
     cpuMs,
-    ...(pgliteExecMs !== undefined ? { pgliteExecMs } : {}),
-    ...(pgliteTrips !== undefined ? { pgliteTrips } : {}),
   };
 }
 
@@ -158,7 +152,7 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
     );
     // One warm-up second per load (JIT, connection pools, caches), then the measured rounds.
     for (const { url, alg } of loads) await load(url, tokens[alg], 1, 16);
-    const groups = await cpuGroups(stack, databaseUrl !== undefined);
+    const groups = cpuGroups(stack, databaseUrl !== undefined);
     const measured = new Map<string, Profile[]>();
     for (let round = 0; round < MATRIX_ROUNDS; round++) {
       // Each round starts at another load, so none always runs first.
@@ -168,7 +162,6 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
           url,
           tokens[alg],
           groups,
-          stack,
           16,
           MATRIX_ROUND_SECONDS,
         );
@@ -185,14 +178,14 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
     const ratio = (a: string, b: string) =>
       median(rounds[a]!.map((rate, i) => rate / rounds[b]![i]!));
     if (!databaseUrl) {
-      // One request at a time: what one PostgREST request costs PGlite's thread, unhurried.
+      // One request at a time: what one PostgREST request costs, unhurried.
       const token = await stackToken(stack, "HS256");
-      const groups = await cpuGroups(stack, false);
+      const groups = cpuGroups(stack, false);
       const url = `${stack.postgrestUrl}/posts?select=id&limit=1`;
       profiles.push([
         label,
         "PostgREST directly, HS256, one client",
-        await profiledLoad(url, token, groups, stack, 1, LOAD_SECONDS),
+        await profiledLoad(url, token, groups, 1, LOAD_SECONDS),
       ]);
     }
     const rps = (v: number) => `${Math.round(v)} req/s`;
@@ -263,12 +256,10 @@ async function stackToken(stack: Stack, alg?: "HS256" | "ES256"): Promise<string
 }
 
 /** The parts of one stack whose CPU the profile counts (read once the functions are up). */
-async function cpuGroups(stack: Stack, external: boolean) {
+function cpuGroups(stack: Stack, external: boolean) {
   const groups = new CpuGroups();
   const all = processes();
-  const pglite = stack.db.profile ? (await stack.db.profile()).thread : null;
-  groups.define("stack process", [String(Deno.pid)], pglite ? [pglite] : []);
-  if (pglite) groups.define("PGlite thread", [pglite]);
+  groups.define("stack process", [String(Deno.pid)]);
   groups.define(
     "function process",
     all.filter((p) => p.ppid === Deno.pid && p.cmdline.includes("function_host")).map((p) =>
@@ -276,41 +267,34 @@ async function cpuGroups(stack: Stack, external: boolean) {
     ),
   );
   groups.define("PostgREST", [String(stack.postgrestPid)]);
-  if (external) {
-    groups.define(
-      "PostgreSQL",
-      all.filter((p) => p.comm === "postgres").map((p) => String(p.pid)),
-    );
-  }
+  // The embedded server and its backends (its children), or every postgres on the machine.
+  const postmaster = external ? null : stack.db.server?.pid ?? null;
+  groups.define(
+    "PostgreSQL",
+    all.filter((p) =>
+      postmaster === null ? p.comm === "postgres" : p.pid === postmaster || p.ppid === postmaster
+    ).map((p) => String(p.pid)),
+  );
   return groups;
 }
 
-/** One load, with the CPU each part spent during it (and PGlite's counters). */
+/** One load, with the CPU each part spent during it. */
 async function profiledLoad(
   url: string,
   bearer: string,
   groups: CpuGroups,
-  stack: Stack,
   concurrency: number,
   seconds: number,
 ): Promise<Profile> {
-  const pgliteBefore = (await stack.db.profile?.())?.profile;
   const before = groups.take();
   const result = await load(url, bearer, seconds, concurrency);
   const cpuMs = CpuGroups.since(before, groups.take());
-  const pgliteAfter = (await stack.db.profile?.())?.profile;
   allAnswered200(url, result.statuses);
   cpuMs.set("load generator", result.cpuMs);
   return {
     requests: result.requests,
     seconds: result.seconds,
     cpuMs,
-    ...(pgliteBefore && pgliteAfter
-      ? {
-        pgliteExecMs: pgliteAfter.execMs - pgliteBefore.execMs,
-        pgliteTrips: pgliteAfter.groups - pgliteBefore.groups,
-      }
-      : {}),
   };
 }
 
@@ -748,7 +732,7 @@ if (want("stack")) {
   await Deno.remove(workerFile);
 
   rows.push([
-    "full `me` request in process (verify + PostgREST + PGlite)",
+    "full `me` request in process (verify + PostgREST + PostgreSQL)",
     `${Math.round(meInProcess)} req/s`,
     "",
     "",
@@ -837,11 +821,81 @@ if (want("stack")) {
   ]);
 }
 if (want("matrix")) {
-  const databases: [string, string | undefined][] = [["PGlite", undefined]];
+  const databases: [string, string | undefined][] = [["embedded PostgreSQL", undefined]];
   const pgUrl = Deno.env.get("BENCH_DATABASE_URL") ?? Deno.env.get("TEST_DATABASE_URL");
-  if (pgUrl) databases.push(["PostgreSQL", pgUrl]);
-  else console.error("bench: no BENCH_DATABASE_URL: the matrix runs on PGlite only");
+  if (pgUrl) databases.push(["DATABASE_URL PostgreSQL", pgUrl]);
+  else console.error("bench: no BENCH_DATABASE_URL: the matrix runs on the embedded server only");
   for (const [label, databaseUrl] of databases) rows.push(...await fullPath(label, databaseUrl));
+}
+
+if (want("boot")) {
+  // ---------------------------------------------------------------- 10. stack boot
+  console.error("bench: stack boot...");
+  const times = async (runs: number, once: () => Promise<number>) => {
+    const out: number[] = [];
+    for (let i = 0; i < runs; i++) out.push(await once());
+    return out;
+  };
+  // A new cluster each time (what tests and `start --reset` get): template copy, bootstrap,
+  // migrations, seed, PostgREST, Auth, functions runtime.
+  const fresh = await times(3, async () => {
+    const stack = await startStack({ port: 0, dataDir: null, keysPath: null, log: () => {} });
+    await stack.stop();
+    return stack.bootMs;
+  });
+  // An existing cluster (every `deno task start` after the first): the CLI, from the process
+  // start to the printed banner.
+  const state = await Deno.makeTempDir({ prefix: "edge-bench-state-" });
+  const cliStart = async () => {
+    const t = performance.now();
+    const child = new Deno.Command(deno, {
+      args: [
+        "run",
+        "-A",
+        "cli/main.ts",
+        "start",
+        "--port",
+        String(await freePort()),
+        "--db-port",
+        String(await freePort()),
+      ],
+      env: { EDGE_STACK_DIR: state, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let printed = "";
+    while (!printed.includes("Mint a user token")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`start did not finish:\n${printed}`);
+      printed += value;
+    }
+    const ms = performance.now() - t;
+    reader.releaseLock();
+    child.stdout.cancel().catch(() => {});
+    child.kill("SIGINT");
+    await child.status;
+    return ms;
+  };
+  const first = await cliStart();
+  const warm = await times(3, cliStart);
+  await Deno.remove(state, { recursive: true }).catch(() => {});
+  rows.push([
+    "stack boot on a new cluster (startStack, in process), median of 3",
+    `${median(fresh).toFixed(0)} ms`,
+    "",
+    "",
+    "(for information)",
+    "",
+  ]);
+  rows.push([
+    "`deno task start`, process start to banner: first start of a project / warm (median of 3)",
+    `${first.toFixed(0)} ms / ${median(warm).toFixed(0)} ms`,
+    "",
+    "",
+    "warm <= 2 s",
+    verdict(median(warm) <= 2000),
+  ]);
 }
 
 await jwksServer.shutdown();
@@ -854,7 +908,6 @@ function profileMarkdown(): string {
     "stack process",
     "function process",
     "PostgREST",
-    "PGlite thread",
     "PostgreSQL",
   ];
   const head = [
@@ -863,17 +916,13 @@ function profileMarkdown(): string {
     ...parts.map((p) => `${p} (µs)`),
     "server total (µs)",
     "CPU busy",
-    "PGlite round trips",
   ];
   const lines = profiles.map(([database, path, p]) => {
     const perRequest = (ms: number) => ms * 1000 / p.requests;
     const cell = (part: string) => {
       const ms = p.cpuMs.get(part);
       if (ms === undefined) return "";
-      const exec = part === "PGlite thread" && p.pgliteExecMs !== undefined
-        ? ` (in PGlite: ${perRequest(p.pgliteExecMs).toFixed(0)})`
-        : "";
-      return `${perRequest(ms).toFixed(0)}${exec}`;
+      return perRequest(ms).toFixed(0);
     };
     const server = [...p.cpuMs].filter(([part]) => part !== "load generator")
       .reduce((a, [, ms]) => a + perRequest(ms), 0);
@@ -884,7 +933,6 @@ function profileMarkdown(): string {
       ...parts.map(cell),
       server.toFixed(0),
       `${Math.round(all / (navigator.hardwareConcurrency * p.seconds * 1000) * 100)}%`,
-      p.pgliteTrips === undefined ? "" : (p.pgliteTrips / p.requests).toFixed(1),
     ];
   });
   return [head, head.map(() => "---"), ...lines].map((r) => `| ${r.join(" | ")} |`).join("\n");
@@ -925,18 +973,18 @@ if (flags.write) {
     "docs/BENCHMARKS.md",
     `# Benchmarks\n\nProduced by \`deno task bench\` (bench/run.ts) in one run; every ratio compares measurements taken side by side on this machine:\n\n${machine}\n\n${table}\n\n` +
       (profileTable
-        ? `## Where a request's CPU goes\n\nThe full-path loads of section 9, each part's CPU time (user + system, from /proc) during them divided by the requests answered: the load generator (its own process), the stack process (gateway, local Auth; the bare proxy row runs there too), the function's process, PostgREST, and PGlite's thread (with the time spent inside PGlite's \`execProtocolRawStream\`, i.e. Postgres as WASM, measured as wall time, so it can exceed the thread's CPU when the cores are contended; the rest is socket reads and writes, message framing and turn-taking) or every PostgreSQL process. "CPU busy" is all of it over ${navigator.hardwareConcurrency} cores x the load's seconds; "round trips" are PGlite message groups (up to a Sync) per request.\n\n${profileTable}\n\n`
+        ? `## Where a request's CPU goes\n\nThe full-path loads of section 9, each part's CPU time (user + system, from /proc) during them divided by the requests answered: the load generator (its own process), the stack process (gateway, local Auth; the bare proxy row runs there too), the function's process, PostgREST, and PostgreSQL (the embedded server and its backends; on a DATABASE_URL server every postgres process of the machine). "CPU busy" is all of it over ${navigator.hardwareConcurrency} cores x the load's seconds.\n\n${profileTable}\n\n`
         : "") +
       `How each row is measured:\n\n` +
       `- Verification rows: \`Deno.bench\` (bench/verify_bench.ts), average time per call on the same keys and tokens. "wrapper path" is \`TokenVerifier.lookup()\`, which \`withAuth\` calls first; "async verify()" adds one promise.\n` +
       `- In-process requests: \`withAuth({allow: "user"})\` and \`withSupabase({auth: "user"})\` with the same trivial handler (answer the caller's id), inline JWKS, one ES256 token (repeated) or 4,000 distinct tokens cycled (first-seen; more than our token cache holds).\n` +
       `- HTTP: each handler served by \`Deno.serve\` in its own process (bench/serve.ts); ${CONCURRENCY} concurrent keep-alive clients in a third process (bench/load.ts) for ${LOAD_SECONDS} s; both fetch keys from the same loopback JWKS server, which counts fetches.\n` +
       `- Cold start: spawn \`deno run bench/serve.ts\` (module cache warm) and poll until the first 200; median of the runs.\n` +
-      `- Full \`me\`: the real function through the local stack (PGlite, PostgREST 12); PGlite serves one session, so this row measures the stack, not the auth core.\n` +
+      `- Full \`me\`: the real function through the local stack (embedded PostgreSQL, PostgREST 12); this row measures the stack, not the auth core.\n` +
       `- /rest/v1: \`GET /posts?select=id&limit=1\` with 16 keep-alive clients for ${LOAD_SECONDS} s each, through the gateway (the token rule, then the proxy) and straight to PostgREST's port, same stack and tokens. The rule alone: \`createRestAuthorizer\` called in process 100,000 times with one token (verified once, then cached).\n` +
       `- Function isolation: the same \`me\` request over HTTP, 16 clients, with the function imported into the stack's process (section 5) and in its own process (the default), plus the first request's latency (spawn, module load, answer) next to a Worker importing the same module.\n` +
       `- Full path (section 9): \`GET /posts?select=id&limit=1\` straight to PostgREST and through \`/rest/v1\`, and \`/functions/v1/me\` (verify, user-scoped client, one profile row through \`/rest/v1\`), 16 keep-alive clients, one stack per database, functions in their own processes. Every (path, token) pair runs ${MATRIX_ROUND_SECONDS} s per round for ${MATRIX_ROUNDS} rounds, interleaved, each round starting at another pair; a rate is requests over seconds across the rounds and a target ratio is the median of the ratios measured within each round (this machine's speed drifts over minutes). Any non-200 under load stops the bench.\n` +
-      `- Local Auth: \`POST /auth/v1/token\` through the gateway on PGlite, one user, sequential requests (median), then 8 concurrent clients for ${LOAD_SECONDS} s for the sign-in rate; bcrypt cost 10 (Supabase Auth's) in two worker threads.\n`,
+      `- Local Auth: \`POST /auth/v1/token\` through the gateway on the embedded PostgreSQL, one user, sequential requests (median), then 8 concurrent clients for ${LOAD_SECONDS} s for the sign-in rate; bcrypt cost 10 (Supabase Auth's) in two worker threads.\n`,
   );
   await run(["fmt", "docs/BENCHMARKS.md"]); // keep `deno fmt --check` green
   console.error("bench: wrote docs/BENCHMARKS.md");

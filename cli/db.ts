@@ -1,18 +1,28 @@
 /**
- * `deno task db reset`: a fresh database: every schema migrations made is dropped, then
+ * `deno task db reset`: a fresh database: what migrations and the seed made is removed, then
  * `supabase/migrations` run in order (each in its own transaction) and `supabase/seed.sql`.
  * With the stack running, the stack does it (it owns the database) and PostgREST reloads its
- * schema; otherwise the database in the state directory (or DATABASE_URL) is reset directly.
+ * schema; otherwise the embedded cluster in the state directory is re-created (or the
+ * DATABASE_URL database emptied) and migrated.
  */
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
 import { openDatabase } from "../stack/db/database.ts";
+import { readDbSettings } from "../stack/db/settings.ts";
+import { PROJECT_ROOT } from "./new.ts";
 import { findRunning, STATE_DIR } from "../stack/status_file.ts";
 
 export const db: Verb = {
   name: "db",
   supabase: "supabase db reset",
-  summary: "db reset: re-create the database from supabase/migrations, then supabase/seed.sql",
-  usage: "usage: deno task db reset",
+  summary:
+    "db reset: DELETES the local data, re-applies supabase/migrations, then supabase/seed.sql",
+  usage: [
+    "usage: deno task db reset",
+    "  Deletes every row and everything migrations made in the local database, then applies",
+    "  supabase/migrations in order and runs supabase/seed.sql (the Supabase CLI's db reset).",
+    "  Works with the stack running (it resets its database in place; sessions end) or stopped",
+    "  (the cluster in the state directory, or DATABASE_URL, is rebuilt).",
+  ].join("\n"),
   async run(argv) {
     const { positionals } = parseOrExit(this, argv, {}, 1);
     if (positionals[0] !== "reset") {
@@ -38,12 +48,20 @@ export const db: Verb = {
       return 0;
     }
     const databaseUrl = Deno.env.get("DATABASE_URL");
-    progress(`Resetting ${databaseUrl ? "the DATABASE_URL database" : `${STATE_DIR}/db`}...`);
+    const settings = readDbSettings(
+      await Deno.readTextFile(`${PROJECT_ROOT}/supabase/config.toml`).catch(() => null),
+    );
+    const dataDir = `${STATE_DIR}/postgres/${settings.majorVersion}`;
+    progress(`Resetting ${databaseUrl ? "the DATABASE_URL database" : dataDir}...`);
     try {
       const opened = await openDatabase({
         reset: true,
-        dataDir: `${STATE_DIR}/db`,
+        dataDir,
+        ownFolder: STATE_DIR,
+        port: 0,
+        majorVersion: settings.majorVersion,
         authenticatorPassword: crypto.randomUUID(), // set again by the next start
+        log: progress,
         ...(databaseUrl ? { databaseUrl } : {}),
       });
       await opened.close();

@@ -1,13 +1,14 @@
 /**
  * `deno task gen-types`: TypeScript types of the database, written by Supabase's own
  * generator (`@supabase/postgrest-typegen`, what `supabase gen types typescript` and
- * postgres-meta run), from a throwaway database built from `supabase/migrations`, so the
- * types always match the migrations on disk.
+ * postgres-meta run), from a throwaway database built from `supabase/migrations` (in the running
+ * stack's cluster, or a throwaway one), so the types always match the migrations on disk.
  */
 import { generateTypescript, introspect, sortGeneratorMetadata } from "@supabase/postgrest-typegen";
 import { parseOrExit, progress, type Verb } from "./args.ts";
 import { PROJECT_ROOT } from "./new.ts";
-import { openDatabase } from "../stack/db/database.ts";
+import { withThrowawayDatabase } from "../stack/db/throwaway.ts";
+import { readDbSettings } from "../stack/db/settings.ts";
 
 export const TYPES_FILE = "functions/_shared/database.types.ts";
 
@@ -29,29 +30,35 @@ export const genTypes: Verb = {
     });
     const schemas = values.schema?.length ? values.schema : ["public"];
     progress("Building a throwaway database from supabase/migrations...");
-    const db = await openDatabase({ dataDir: null, authenticatorPassword: crypto.randomUUID() });
-    let types: string;
-    try {
-      const metadata = sortGeneratorMetadata(
-        await introspect(
-          { query: async (sql: string) => ({ rows: await db.sql.unsafe(sql) }) },
-          { includedSchemas: schemas, excludedSchemas: [] },
-        ),
-      );
-      types = await generateTypescript(
-        metadata,
-        {
-          detectOneToOneRelationships: true,
-          postgrestVersion: "12",
-          defaultSchema: "public",
-        } as Parameters<typeof generateTypescript>[1],
-      );
-    } finally {
-      await db.close();
-    }
+    const settings = readDbSettings(
+      await Deno.readTextFile(`${PROJECT_ROOT}/supabase/config.toml`).catch(() => null),
+    );
+    const types = await withThrowawayDatabase(
+      {
+        majorVersion: settings.majorVersion,
+        log: progress,
+        migrations: new URL(`file://${PROJECT_ROOT}/supabase/migrations/`),
+      },
+      async (sql) => {
+        const metadata = sortGeneratorMetadata(
+          await introspect(
+            { query: async (text: string) => ({ rows: await sql.unsafe(text) }) },
+            { includedSchemas: schemas, excludedSchemas: [] },
+          ),
+        );
+        return await generateTypescript(
+          metadata,
+          {
+            detectOneToOneRelationships: true,
+            postgrestVersion: "12",
+            defaultSchema: "public",
+          } as Parameters<typeof generateTypescript>[1],
+        );
+      },
+    );
     if (values.check) {
       const file = values.out ?? TYPES_FILE;
-      const current = await Deno.readTextFile(`${PROJECT_ROOT}/${file}`).catch(() => null);
+      const current = await Deno.readTextFile(inProject(file)).catch(() => null);
       if (current !== types) {
         console.error(`${file} is stale: run \`deno task gen-types --out ${file}\` and commit it.`);
         return 1;
@@ -60,7 +67,7 @@ export const genTypes: Verb = {
       return 0;
     }
     if (values.out) {
-      await Deno.writeTextFile(`${PROJECT_ROOT}/${values.out}`, types);
+      await Deno.writeTextFile(inProject(values.out), types);
       progress(`Wrote ${values.out}`);
     } else {
       await Deno.stdout.write(new TextEncoder().encode(types));
@@ -68,3 +75,8 @@ export const genTypes: Verb = {
     return 0;
   },
 };
+
+/** A path as given: absolute as it is, relative to the project (where `deno task` runs). */
+function inProject(path: string): string {
+  return path.startsWith("/") ? path : `${PROJECT_ROOT}/${path}`;
+}

@@ -2,9 +2,11 @@
  * `deno task migration new <name>`: an empty, timestamped migration file.
  * `deno task migration list`: the migrations on disk next to those the database applied.
  */
-import postgres from "postgres";
-import { PGlite } from "@electric-sql/pglite";
-import { pgcrypto } from "@electric-sql/pglite/contrib/pgcrypto";
+import { localUrl, pool } from "../stack/db/database.ts";
+import { findPostgresBinaries } from "../stack/db/postgres_binaries.ts";
+import { startPostgresServer, SUPERUSER } from "../stack/db/postgres_server.ts";
+import { freePort } from "../stack/db/ports.ts";
+import { readDbSettings } from "../stack/db/settings.ts";
 import { fail, parseOrExit, type Verb } from "./args.ts";
 import { PROJECT_ROOT } from "./new.ts";
 import { findRunning, STATE_DIR } from "../stack/status_file.ts";
@@ -61,13 +63,11 @@ async function list(): Promise<number> {
   return 0;
 }
 
-/** Applied versions, from the running stack, DATABASE_URL, or the PGlite files at rest. */
+/** Applied versions, from the running stack, DATABASE_URL, or the embedded cluster at rest. */
 async function appliedVersions(): Promise<string[] | null> {
   const query = "select version from supabase_migrations.schema_migrations order by version";
-  const running = await findRunning();
-  const url = running?.status.db_url ?? Deno.env.get("DATABASE_URL");
-  if (url) {
-    const sql = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
+  const read = async (url: string) => {
+    const sql = pool(url, 1);
     try {
       return (await sql.unsafe(query)).map((r) => r.version as string);
     } catch {
@@ -75,15 +75,27 @@ async function appliedVersions(): Promise<string[] | null> {
     } finally {
       await sql.end();
     }
-  }
-  const dataDir = `${STATE_DIR}/db`;
-  if (!(await Deno.stat(dataDir).then(() => true, () => false))) return null;
-  const pglite = await PGlite.create(dataDir, { extensions: { pgcrypto } });
+  };
+  const running = await findRunning();
+  const url = running?.status.db_url ?? Deno.env.get("DATABASE_URL");
+  if (url) return await read(url);
+  const { majorVersion } = readDbSettings(
+    await Deno.readTextFile(`${PROJECT_ROOT}/supabase/config.toml`).catch(() => null),
+  );
+  const dataDir = `${STATE_DIR}/postgres/${majorVersion}`;
+  if (!(await Deno.stat(`${dataDir}/PG_VERSION`).then(() => true, () => false))) return null;
+  // The stack is stopped: start its cluster for the one query, on a port of its own.
+  const server = await startPostgresServer({
+    binaries: await findPostgresBinaries(majorVersion, (line) => console.error(line)),
+    dataDir,
+    ownFolder: STATE_DIR,
+    port: await freePort(),
+    ephemeral: false,
+    log: (line) => console.error(line),
+  });
   try {
-    return (await pglite.query<{ version: string }>(query)).rows.map((r) => r.version);
-  } catch {
-    return [];
+    return await read(localUrl(server.port, SUPERUSER, server.superuserPassword));
   } finally {
-    await pglite.close();
+    await server.stop();
   }
 }

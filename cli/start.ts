@@ -1,7 +1,7 @@
 /**
  * `deno task start`: boots the local stack, prints its URLs and keys like `supabase status`,
- * and serves until Ctrl-C or `deno task stop`. `DATABASE_URL` switches from PGlite to an
- * external PostgreSQL; `PORT` (or --port) moves the gateway off 54321.
+ * and serves until Ctrl-C or `deno task stop`. `DATABASE_URL` switches from the embedded
+ * PostgreSQL to a server of your own; `PORT` (or --port) moves the gateway off 54321.
  */
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
 import { type Stack, type StackStatus, startStack } from "../stack/start.ts";
@@ -9,6 +9,7 @@ import {
   clearRunning,
   findRunning,
   STATE_DIR,
+  writeDatabase,
   writePid,
   writeStatus,
 } from "../stack/status_file.ts";
@@ -18,9 +19,10 @@ export const start: Verb = {
   supabase: "supabase start / supabase functions serve",
   summary: "start the local stack (database, PostgREST, Auth, functions) and serve until Ctrl-C",
   usage: [
-    "usage: deno task start [--reset] [--port N] [--env-file F] [--inspect FUNCTION]",
+    "usage: deno task start [--reset] [--port N] [--db-port N] [--env-file F] [--inspect FUNCTION]",
     "  --reset     start from a fresh database (migrations, then supabase/seed.sql)",
     "  --port      gateway port (default 54321, or PORT)",
+    "  --db-port   the database's port (default [db] port in supabase/config.toml, 54322)",
     "  --env-file  the functions' secrets (default functions/.env), as supabase functions serve",
     "  --inspect   open the V8 inspector of one function on [edge_runtime] inspector_port",
   ].join("\n"),
@@ -28,6 +30,7 @@ export const start: Verb = {
     const { values } = parseOrExit(this, argv, {
       reset: { type: "boolean", default: false },
       port: { type: "string" },
+      "db-port": { type: "string" },
       "env-file": { type: "string" },
       inspect: { type: "string" },
     });
@@ -35,6 +38,13 @@ export const start: Verb = {
     const port = Number(portText);
     if (!/^\d+$/.test(portText) || port > 65535) {
       fail(this, `--port must be a port number (0-65535), got "${portText}"`);
+    }
+    let dbPort: number | undefined;
+    if (values["db-port"] !== undefined) {
+      dbPort = Number(values["db-port"]);
+      if (!/^\d+$/.test(values["db-port"]) || dbPort < 1 || dbPort > 65535) {
+        fail(this, `--db-port must be a port number (1-65535), got "${values["db-port"]}"`);
+      }
     }
     const refusal = await whyNotStart(port);
     if (refusal) {
@@ -55,7 +65,8 @@ export const start: Verb = {
       stack = await startStack({
         port,
         reset: values.reset ?? false,
-        dataDir: `${STATE_DIR}/db`,
+        stateDir: STATE_DIR,
+        ...(dbPort !== undefined ? { dbPort } : {}),
         keysPath: `${STATE_DIR}/keys.json`,
         log: (line) => console.error(line),
         ...(Deno.env.get("DATABASE_URL") ? { databaseUrl: Deno.env.get("DATABASE_URL")! } : {}),
@@ -68,7 +79,12 @@ export const start: Verb = {
     }
     await writeStatus(stack.status);
     await writePid(Deno.pid);
-    console.log(formatStatus(stack.status, stack.db.kind, stack.bootMs));
+    await writeDatabase({
+      kind: stack.db.kind,
+      admin_url: stack.db.adminUrl,
+      ...(stack.db.server ? { major: Number(stack.db.serverVersion.split(".")[0]) } : {}),
+    });
+    console.log(formatStatus(stack.status, stack.db, stack.bootMs));
 
     await serveUntilStopped(stack);
     return 0;
@@ -100,7 +116,7 @@ async function serveUntilStopped(stack: Stack): Promise<never> {
     stopping = true;
     console.error(`\n${signal}: stopping the local stack...`);
     await stack.stop();
-    await clearRunning();
+    await clearRunning(Deno.pid);
     Deno.exit(code);
   };
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
@@ -112,7 +128,7 @@ async function serveUntilStopped(stack: Stack): Promise<never> {
   return await new Promise<never>(() => {});
 }
 
-function formatStatus(s: StackStatus, db: string, ms: number): string {
+function formatStatus(s: StackStatus, db: Stack["db"], ms: number): string {
   const rows: [string, string][] = [
     ["API URL", s.api_url],
     ["Functions URL", s.functions_url],
@@ -128,7 +144,7 @@ function formatStatus(s: StackStatus, db: string, ms: number): string {
   const width = Math.max(...rows.map(([k]) => k.length));
   return [
     `Local stack started in ${ms} ms (database: ${
-      db === "pglite" ? "PGlite" : "external PostgreSQL"
+      db.kind === "embedded" ? `PostgreSQL ${db.serverVersion}` : "DATABASE_URL"
     }).`,
     "",
     ...rows.map(([k, v]) => `${k.padStart(width)}: ${v}`),

@@ -7,7 +7,9 @@ import { type AuthConfig, loadConfig } from "../functions/_shared/mod.ts";
 import { createAuthService } from "./auth/handler.ts";
 import { type AuthSettings, readAuthSettings } from "./auth/settings.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "./runtime/body_limit.ts";
-import { bootstrap, type Database, freePort, openDatabase, resetSchemas } from "./db/database.ts";
+import { bootstrap, type Database, openDatabase, resetDatabase } from "./db/database.ts";
+import { freePort } from "./db/ports.ts";
+import { readDbSettings } from "./db/settings.ts";
 import { createGateway, type FunctionRegistry, functionRegistry } from "./runtime/gateway.ts";
 import { type ProcessRuntime, startProcessRuntime } from "./runtime/registry.ts";
 import { generateKeys, loadOrCreateKeys, publicSigningJwk, type StackKeys } from "./keys.ts";
@@ -19,10 +21,15 @@ import { syncTokenIssuers, tokenIssuerRows } from "./db/token_issuers.ts";
 export interface StackOptions {
   /** Gateway port; 0 picks a free one. Default 54321. */
   port?: number;
-  /** External PostgreSQL instead of PGlite. */
+  /** External PostgreSQL instead of the embedded server. */
   databaseUrl?: string;
-  /** PGlite data directory; null for in-memory. Default `.local/db`. */
+  /** The embedded server's cluster; null for a throwaway one. Default `<stateDir>/postgres/<major>`. */
   dataDir?: string | null;
+  /** Where the stack keeps its state (default `.local`). */
+  stateDir?: string;
+  /** The embedded server's port; 0 picks a free one. Default `[db] port` (54322), or a free one
+   * when `port` is 0. */
+  dbPort?: number;
   /** Where keys persist. Default `.local/keys.json`; null keeps them in memory. */
   keysPath?: string | null;
   reset?: boolean;
@@ -86,7 +93,7 @@ const root = new URL("../", import.meta.url);
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const t0 = performance.now();
   const log = options.log ?? ((line: string) => console.error(line));
-  const { keys, port, apiUrl, bin, db } = await prepare(options, log);
+  const { keys, port, apiUrl, bin, db, configTomlPath } = await prepare(options, log);
   // Started parts, stopped in reverse order, also when a later part fails to start.
   const parts: { stop(): Promise<void> | void }[] = [{ stop: () => db.close() }];
   const stopAll = async () => {
@@ -99,10 +106,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // The configuration every function reads; a bad AUTH_ISSUERS stops the start here.
     const config = loadConfig((name) => env[name] ?? Deno.env.get(name));
     await syncTokenIssuers(db.sql, tokenIssuerRows(config));
+    // The database going away ends the stack as PostgREST's crash does: nothing works without it.
+    db.server?.exited.then((code) => crashed(code));
     const pg = await startPostgrestFor(bin, db, keys, log, crashed);
     parts.push(pg);
 
-    const configTomlPath = options.configToml ?? new URL("supabase/config.toml", root).pathname;
     const authService = await createAuthService({
       sql: db.sql,
       keys,
@@ -165,14 +173,26 @@ async function prepare(options: StackOptions, log: (line: string) => void) {
   const port = options.port === 0 ? await freePort() : options.port ?? 54321;
   const apiUrl = `http://127.0.0.1:${port}`;
 
+  const configTomlPath = options.configToml ?? new URL("supabase/config.toml", root).pathname;
+  const dbSettings = readDbSettings(await Deno.readTextFile(configTomlPath).catch(() => null));
   const bin = await findPostgrest(log);
   const db = await openDatabase({
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
-    dataDir: options.dataDir === undefined ? new URL(".local/db", root).pathname : options.dataDir,
+    dataDir: options.dataDir === undefined
+      ? `${
+        options.stateDir ?? new URL(".local", root).pathname
+      }/postgres/${dbSettings.majorVersion}`
+      : options.dataDir,
+    port: options.dbPort ?? (options.port === 0 ? 0 : dbSettings.port),
+    ...(options.dataDir === undefined
+      ? { ownFolder: options.stateDir ?? new URL(".local", root).pathname }
+      : {}),
+    majorVersion: dbSettings.majorVersion,
     reset: options.reset ?? false,
     authenticatorPassword: keys.dbPassword,
+    log,
   });
-  return { keys, port, apiUrl, bin, db };
+  return { keys, port, apiUrl, bin, db, configTomlPath };
 }
 
 /** The gateway on the stack's port, plus the local db-reset endpoint `deno task db` uses. */
@@ -204,7 +224,7 @@ function serveGateway(port: number, parts: {
     functions: parts.functions,
     log: parts.log,
     ...(parts.observe ? { observe: parts.observe } : {}),
-    local: { "/_local/db/reset": databaseResetHandler(db, keys, config, pg, parts.log) },
+    local: { "/_local/db/reset": databaseResetHandler(db, keys, config, parts.log) },
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, gateway);
   return { server, jwksServed: () => jwksServed };
@@ -248,7 +268,6 @@ function startPostgrestFor(
 ): Promise<Postgrest> {
   return startPostgrest(bin, {
     dbUri: db.postgrestUri,
-    singleSession: db.singleSession,
     jwks: {
       keys: [{ kty: "oct", k: base64url(keys.jwtSecret), alg: "HS256" }, publicSigningJwk(keys)],
     },
@@ -315,7 +334,6 @@ function databaseResetHandler(
   db: Database,
   keys: StackKeys,
   config: AuthConfig,
-  pg: Postgrest,
   log: (line: string) => void,
 ): (request: Request) => Promise<Response> {
   return async (request) => {
@@ -327,10 +345,10 @@ function databaseResetHandler(
       );
     }
     try {
-      await resetSchemas(db.sql);
-      const { applied } = await bootstrap(db.sql, keys.dbPassword);
+      await resetDatabase(db.sql);
+      const { applied } = await bootstrap(db, { authenticatorPassword: keys.dbPassword });
       await syncTokenIssuers(db.sql, tokenIssuerRows(config));
-      Deno.kill(pg.pid, "SIGUSR1"); // PostgREST reloads its schema cache
+      await db.sql`notify pgrst, 'reload schema'`; // PostgREST reloads its schema cache
       log(`[stack] database reset: ${applied.length} migrations applied, seed loaded`);
       return Response.json({ applied });
     } catch (error) {

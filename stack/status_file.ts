@@ -8,6 +8,15 @@ export const STATE_DIR = Deno.env.get("EDGE_STACK_DIR") ??
 export const STATUS_FILE = `${STATE_DIR}/status.json`;
 /** The process id of the running `deno task start` (kept apart: status --json keys are fixed). */
 export const PID_FILE = `${STATE_DIR}/stack.pid`;
+/** How the verbs reach the running stack's database as its superuser (0600, never printed). */
+export const DATABASE_FILE = `${STATE_DIR}/database.json`;
+
+export interface RunningDatabase {
+  kind: "embedded" | "external";
+  admin_url: string;
+  /** The embedded server's PostgreSQL major. */
+  major?: number;
+}
 
 export async function writeStatus(status: StackStatus): Promise<void> {
   await Deno.mkdir(STATE_DIR, { recursive: true });
@@ -18,9 +27,29 @@ export async function writePid(pid: number): Promise<void> {
   await Deno.writeTextFile(PID_FILE, String(pid), { mode: 0o600 });
 }
 
-export async function clearRunning(): Promise<void> {
+export async function writeDatabase(database: RunningDatabase): Promise<void> {
+  await Deno.writeTextFile(DATABASE_FILE, JSON.stringify(database), { mode: 0o600 });
+}
+
+/** The running stack's database, or null when no stack of this state directory runs. */
+export async function readRunningDatabase(): Promise<RunningDatabase | null> {
+  if (!(await findRunning())) return null;
+  try {
+    return JSON.parse(await Deno.readTextFile(DATABASE_FILE)) as RunningDatabase;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Forget the running stack. With `pid`, only if the files are still that stack's: a stack that
+ * stops late must not delete the files of one started after it.
+ */
+export async function clearRunning(pid?: number): Promise<void> {
+  if (pid !== undefined && (await readPid()) !== pid) return;
   await Deno.remove(STATUS_FILE).catch(() => {});
   await Deno.remove(PID_FILE).catch(() => {});
+  await Deno.remove(DATABASE_FILE).catch(() => {});
 }
 
 /** The stack this state directory's `start` runs, if it answers; null otherwise. */

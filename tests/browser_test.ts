@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { E2E, stackContext, userToken } from "./helpers/stack.ts";
-import { freePort } from "../stack/db/database.ts";
+import { freePort } from "../stack/db/ports.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { decodeJwt, decodeProtectedHeader } from "jose";
-import { freePort } from "../stack/db/database.ts";
+import { freePort } from "../stack/db/ports.ts";
 import { task } from "./helpers/cli.ts";
 
 const STATUS_KEYS = [
@@ -25,9 +25,19 @@ function run(stateDir: string, verb: string, args: string[]) {
   return task([verb, ...args], { EDGE_STACK_DIR: stateDir });
 }
 
-async function start(stateDir: string, port: number, extra: string[] = []) {
+async function start(stateDir: string, port: number, dbPort: number, extra: string[] = []) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli/main.ts", "start", "--port", String(port), ...extra],
+    args: [
+      "run",
+      "-A",
+      "cli/main.ts",
+      "start",
+      "--port",
+      String(port),
+      "--db-port",
+      String(dbPort),
+      ...extra,
+    ],
     env: { EDGE_STACK_DIR: stateDir, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "null",
@@ -54,7 +64,8 @@ async function start(stateDir: string, port: number, extra: string[] = []) {
 Deno.test("cli: start, status --json, token, curl as the user, Ctrl-C, restart, --reset", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "edge-stack-" });
   const port = await freePort();
-  let stack = await start(stateDir, port);
+  const dbPort = await freePort();
+  let stack = await start(stateDir, port, dbPort);
   try {
     assert.match(stack.printed, new RegExp(`API URL: http://127\\.0\\.0\\.1:${port}`));
     assert.match(stack.printed, /Publishable key: sb_publishable_/);
@@ -108,16 +119,17 @@ Deno.test("cli: start, status --json, token, curl as the user, Ctrl-C, restart, 
     assert.equal(after.code, 1);
     assert.match(after.stderr, /not running/);
 
-    stack = await start(stateDir, port);
+    stack = await start(stateDir, port, dbPort);
     const again = JSON.parse((await run(stateDir, "status", ["--json"])).stdout);
     assert.equal(again.secret_key, s.secret_key, "keys persist across restarts");
+    assert.equal(again.db_url, s.db_url, "the database keeps its port across restarts");
     const kept = await fetch(`${s.api_url}/rest/v1/posts?select=title&title=eq.persisted`, {
       headers: { apikey: s.secret_key },
     });
     assert.deepEqual(await kept.json(), [{ title: "persisted" }], "data persists across restarts");
     await stack.interrupt();
 
-    stack = await start(stateDir, port, ["--reset"]);
+    stack = await start(stateDir, port, dbPort, ["--reset"]);
     const empty = await fetch(`${s.api_url}/rest/v1/posts?select=title&order=id`, {
       headers: { apikey: s.secret_key },
     });

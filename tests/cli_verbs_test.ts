@@ -4,14 +4,15 @@
  * copy (EDGE_PROJECT_ROOT); verbs that need a stack get one in a throwaway state dir.
  */
 import assert from "node:assert/strict";
-import { freePort, migrate, openDatabase } from "../stack/db/database.ts";
+import { migrate, openDatabase } from "../stack/db/database.ts";
+import { freePort } from "../stack/db/ports.ts";
 import { startStack } from "../stack/start.ts";
 import { E2E } from "./helpers/stack.ts";
 import { task } from "./helpers/cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
-/** A scratch project: README, config.toml, migrations, the shared core. */
+/** A scratch project: README, config.toml, the migrations, the shared core. */
 async function scratchProject(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "edge-cli-" });
   await Deno.mkdir(`${dir}/supabase/migrations`, { recursive: true });
@@ -20,6 +21,12 @@ async function scratchProject(): Promise<string> {
   await Deno.copyFile(`${ROOT}/README.md`, `${dir}/README.md`);
   await Deno.copyFile(`${ROOT}/supabase/config.toml`, `${dir}/supabase/config.toml`);
   await Deno.copyFile(`${ROOT}/import_map.json`, `${dir}/import_map.json`);
+  for (const entry of Deno.readDirSync(`${ROOT}/supabase/migrations`)) {
+    await Deno.copyFile(
+      `${ROOT}/supabase/migrations/${entry.name}`,
+      `${dir}/supabase/migrations/${entry.name}`,
+    );
+  }
   await new Deno.Command("cp", { args: ["-r", `${ROOT}/functions/_shared`, `${dir}/functions/`] })
     .output();
   return dir;
@@ -135,7 +142,8 @@ Deno.test("cli: migration new writes a timestamped file; list shows disk against
     const env = { EDGE_PROJECT_ROOT: scratch, EDGE_STACK_DIR: state };
     const made = await task(["migration", "new", "add_tags"], env);
     assert.equal(made.code, 0, made.stderr);
-    const [file] = [...Deno.readDirSync(`${scratch}/supabase/migrations`)].map((e) => e.name);
+    const file = [...Deno.readDirSync(`${scratch}/supabase/migrations`)].map((e) => e.name)
+      .find((name) => name.endsWith("_add_tags.sql"));
     assert.match(file!, /^\d{14}_add_tags\.sql$/);
     const listed = await task(["migration", "list"], env);
     assert.equal(listed.code, 0);
@@ -199,7 +207,16 @@ Deno.test({
     const env = { EDGE_STACK_DIR: state };
     const port = await freePort();
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}/cli/main.ts`, "start", "--port", String(port)],
+      args: [
+        "run",
+        "-A",
+        `${ROOT}/cli/main.ts`,
+        "start",
+        "--port",
+        String(port),
+        "--db-port",
+        String(await freePort()),
+      ],
       env: { ...env, NO_COLOR: "1" },
       cwd: ROOT,
       stdout: "piped",

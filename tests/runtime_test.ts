@@ -371,7 +371,7 @@ Deno.test({
   name: "runtime: --inspect opens one function's V8 inspector on [edge_runtime] inspector_port",
   ...E2E,
   async fn() {
-    const { freePort } = await import("../stack/db/database.ts");
+    const { freePort } = await import("../stack/db/ports.ts");
     const inspectorPort = await freePort();
     await Deno.writeTextFile(
       `${dir}/config.toml`,

@@ -15,7 +15,7 @@ Deno.test({
   async fn() {
     const db = await openDatabase({ dataDir: null, authenticatorPassword: "test-password" });
     try {
-      const again = await bootstrap(db.sql, "test-password");
+      const again = await bootstrap(db, { authenticatorPassword: "test-password" });
       assert.deepEqual(again.applied, [], "a second bootstrap applies nothing");
       const recorded =
         (await db.sql`select version from supabase_migrations.schema_migrations order by version`)
@@ -226,8 +226,7 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "stack: concurrent clients on the PGlite port never see each other's portals or transactions",
+  name: "stack: concurrent clients on the database never see each other's portals or transactions",
   ...E2E,
   async fn() {
     const clients = Array.from({ length: 4 }, () => adminSql(s));
@@ -257,8 +256,8 @@ Deno.test({
         assert.equal(r.status, 200);
         await r.body?.cancel();
       });
-      // Answers far larger than a socket write or PGlite's 1 MiB buffer, pipelined on one
-      // connection: each must arrive whole and in order (no answer cut into another).
+      // Answers far larger than a socket write, pipelined on one connection: each must
+      // arrive whole and in order (no answer cut into another).
       const large = clients.flatMap((sql, c) =>
         Array.from({ length: 6 }, async (_, i) => {
           const letter = String.fromCharCode(65 + c * 6 + i);

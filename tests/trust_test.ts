@@ -1,6 +1,7 @@
 /**
  * Trust no more than the issuer entry says, at /rest/v1 as at the functions (issue 13), on
- * the PGlite stack. The same token questions run on PostgreSQL in stack_postgres_test.ts.
+ * the embedded PostgreSQL stack. The same token questions run on a DATABASE_URL server in
+ * stack_postgres_test.ts.
  */
 import assert from "node:assert/strict";
 import { adminSql, E2E, providerToken, stackContext, userToken } from "./helpers/stack.ts";
@@ -190,14 +191,15 @@ Deno.test({
         join pg_roles u on u.oid = m.member
         where u.rolname = 'authenticator' order by 1`;
       assert.deepEqual(granted.map((g) => g.rolname), ["anon", "authenticated", "service_role"]);
-      // Through the PGlite socket, a session logged in as authenticator cannot become postgres.
-      // (`local`: the whole test happens in one transaction that is rolled back.)
+      // db_url's role is `postgres`, as on a hosted project: not a superuser, and it cannot
+      // become one. (authenticator's own session is tried in database_test.ts.)
+      const [me] = await sql`select rolsuper from pg_roles where rolname = current_user`;
+      assert.equal(me!.rolsuper, false);
       await assert.rejects(
         sql.begin(async (tx) => {
-          await tx`set local session authorization authenticator`;
-          await tx`set local role postgres`;
+          await tx`set local role supabase_admin`;
         }),
-        /permission denied to set role "postgres"/,
+        /permission denied to set role "supabase_admin"/,
       );
     } finally {
       await sql.end();

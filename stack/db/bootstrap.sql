@@ -1,46 +1,134 @@
--- What a hosted Supabase project already has before your migrations run: the API roles,
--- the `auth` schema with the tables the local Auth endpoints use, and Supabase's SQL
--- helpers. Safe to run any number of times.
+-- What a hosted Supabase project already has before your migrations run: its roles, the
+-- `extensions` and `auth` schemas with their owners and grants, Supabase Auth's tables and
+-- Supabase's SQL helpers. Run by a superuser at every start; safe to run any number of times.
+-- (Passwords and the embedded server's `postgres` role are set by stack/db/database.ts.)
 
+-- Roles ------------------------------------------------------------------------------------
 do $$
 begin
+  -- The embedded server's bootstrap superuser is supabase_admin; an external server gets a
+  -- role of that name to own what Supabase manages (`supabase db reset` leaves its schemas).
+  if not exists (select from pg_roles where rolname = 'supabase_admin') then
+    create role supabase_admin nologin superuser createdb createrole replication bypassrls;
+  end if;
+  if not exists (select from pg_roles where rolname = 'postgres') then
+    create role postgres login createdb createrole replication bypassrls;
+  end if;
   if not exists (select from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
+    create role anon nologin;
   end if;
   if not exists (select from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
+    create role authenticated nologin;
   end if;
   if not exists (select from pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
+    create role service_role nologin bypassrls;
   end if;
   if not exists (select from pg_roles where rolname = 'authenticator') then
     create role authenticator login noinherit;
   end if;
+  -- Supabase Auth connects as this role; auth hooks (pg-functions://) run as it.
+  if not exists (select from pg_roles where rolname = 'supabase_auth_admin') then
+    create role supabase_auth_admin login noinherit createrole noreplication;
+  end if;
+  -- Roles of hosted services this stack does not run; migrations and docs grant to them.
+  if not exists (select from pg_roles where rolname = 'supabase_storage_admin') then
+    create role supabase_storage_admin nologin noinherit createrole noreplication;
+  end if;
+  if not exists (select from pg_roles where rolname = 'supabase_functions_admin') then
+    create role supabase_functions_admin nologin noinherit createrole noreplication;
+  end if;
+  if not exists (select from pg_roles where rolname = 'supabase_realtime_admin') then
+    create role supabase_realtime_admin nologin noinherit noreplication;
+  end if;
+  if not exists (select from pg_roles where rolname = 'supabase_replication_admin') then
+    create role supabase_replication_admin nologin replication;
+  end if;
+  if not exists (select from pg_roles where rolname = 'supabase_read_only_user') then
+    create role supabase_read_only_user nologin bypassrls;
+  end if;
+  if not exists (select from pg_roles where rolname = 'dashboard_user') then
+    create role dashboard_user nologin createdb createrole replication;
+  end if;
+  if not exists (select from pg_roles where rolname = 'pgbouncer') then
+    create role pgbouncer nologin;
+  end if;
 end
 $$;
 
+-- The API roles inherit (hosted since 2023); PostgREST's login role does not.
+alter role anon inherit;
+alter role authenticated inherit;
+alter role service_role inherit;
 grant anon, authenticated, service_role to authenticator;
+grant anon, authenticated, service_role to postgres;
+-- So that `postgres` (your migrations) can add triggers and policies to Auth's tables.
+grant supabase_auth_admin to postgres;
+grant pg_read_all_data to supabase_read_only_user;
+grant pg_read_all_data, pg_signal_backend to postgres;
+
 alter role authenticator set statement_timeout = '8s';
+alter role authenticator set lock_timeout = '8s';
 alter role anon set statement_timeout = '3s';
 alter role authenticated set statement_timeout = '8s';
+alter role supabase_auth_admin set search_path = auth;
+alter role supabase_admin set search_path = "$user", public, auth, extensions;
 
--- Hosted projects grant the API roles everything in `public` by default and rely on RLS;
--- migrations narrow this down table by table.
-grant usage on schema public to anon, authenticated, service_role;
-alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
-alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
-alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+-- The database -----------------------------------------------------------------------------
+do $$
+begin
+  execute format('grant all on database %I to postgres, dashboard_user', current_database());
+  -- Every session gets `extensions` on its search path, as on a hosted project, so seed
+  -- scripts can write crypt('pw', gen_salt('bf')) unqualified.
+  execute format('alter database %I set search_path to "$user", public, extensions',
+    current_database());
+end
+$$;
 
-create schema if not exists auth;
-grant usage on schema auth to anon, authenticated, service_role;
-
--- pgcrypto in schema `extensions`, on the search path as in a hosted project, so a seed.sql
--- can write `crypt('password', gen_salt('bf'))` as Supabase's docs show.
+-- Extensions live in `extensions`, as on a hosted project.
 create schema if not exists extensions;
+grant usage on schema extensions to postgres, anon, authenticated, service_role;
+grant all on schema extensions to postgres, dashboard_user;
+create extension if not exists "uuid-ossp" with schema extensions;
 create extension if not exists pgcrypto with schema extensions;
-grant usage on schema extensions to anon, authenticated, service_role;
+do $$
+begin
+  if exists (select from pg_available_extensions where name = 'pg_stat_statements') then
+    create extension if not exists pg_stat_statements with schema extensions;
+  end if;
+end
+$$;
+grant all on all tables in schema extensions to postgres with grant option;
+grant all on all routines in schema extensions to postgres with grant option;
+grant all on all sequences in schema extensions to postgres with grant option;
+alter default privileges in schema extensions grant all on tables to postgres with grant option;
+alter default privileges in schema extensions grant all on routines to postgres with grant option;
+alter default privileges in schema extensions grant all on sequences to postgres with grant option;
 
--- Supabase Auth's tables, with the columns its API and seed scripts use.
+-- `public`: the API roles may use it, and RLS decides row by row. What `postgres` (your
+-- migrations) or `supabase_admin` creates there is granted to them by default.
+grant usage on schema public to postgres, anon, authenticated, service_role;
+grant all on schema public to postgres;
+alter default privileges for role postgres in schema public
+  grant all on tables to anon, authenticated, service_role;
+alter default privileges for role postgres in schema public
+  grant all on sequences to anon, authenticated, service_role;
+alter default privileges for role postgres in schema public
+  grant all on functions to anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on tables to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on sequences to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on functions to postgres, anon, authenticated, service_role;
+
+-- Supabase Auth --------------------------------------------------------------------------------
+-- The schema belongs to supabase_admin (so `supabase db reset --db-url` keeps it), its tables
+-- to supabase_auth_admin (Auth's own role); postgres may read and write them (seed scripts).
+create schema if not exists auth authorization supabase_admin;
+alter schema auth owner to supabase_admin;
+grant usage on schema auth to anon, authenticated, service_role;
+grant all on schema auth to supabase_auth_admin, postgres, dashboard_user;
+
 create table if not exists auth.users (
   id uuid primary key,
   aud text not null default 'authenticated',
@@ -161,10 +249,35 @@ as $$ select nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 
 grant execute on function auth.jwt(), auth.uid(), auth.role(), auth.email()
   to anon, authenticated, service_role;
 
--- Which migrations ran, as the Supabase CLI records them.
-create schema if not exists supabase_migrations;
-create table if not exists supabase_migrations.schema_migrations (
-  version text primary key,
-  name text,
-  statements text[]
-);
+-- Everything in `auth` belongs to Auth's role, whoever created it first.
+do $$
+declare
+  item record;
+begin
+  for item in
+    select format('table auth.%I', c.relname) as what
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'auth' and c.relkind in ('r', 'p')
+    union all
+    select format('sequence auth.%I', c.relname)
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'auth' and c.relkind = 'S'
+      and not exists (select from pg_depend d where d.objid = c.oid and d.deptype in ('a', 'i'))
+    union all
+    select format('function auth.%I(%s)', p.proname, pg_get_function_identity_arguments(p.oid))
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = 'auth'
+  loop
+    execute format('alter %s owner to supabase_auth_admin', item.what);
+  end loop;
+end
+$$;
+grant all on all tables in schema auth to supabase_auth_admin, postgres, dashboard_user;
+grant all on all sequences in schema auth to supabase_auth_admin, postgres, dashboard_user;
+grant all on all routines in schema auth to supabase_auth_admin, postgres, dashboard_user;
+alter default privileges for role supabase_auth_admin in schema auth
+  grant all on tables to postgres, dashboard_user;
+alter default privileges for role supabase_auth_admin in schema auth
+  grant all on sequences to postgres, dashboard_user;
+alter default privileges for role supabase_auth_admin in schema auth
+  grant all on routines to postgres, dashboard_user;

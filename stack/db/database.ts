@@ -1,52 +1,94 @@
 /**
- * The local database: PGlite (real Postgres compiled to WASM) served on a loopback port
- * (./pglite_server.ts), or an external PostgreSQL when `DATABASE_URL` is set. Either way it is
- * bootstrapped like a hosted project (./bootstrap.sql), then `supabase/migrations`
- * run in file-name order (each once, recorded in supabase_migrations.schema_migrations),
- * then `supabase/seed.sql` on a fresh database.
- *
- * Every query after boot goes through the socket, never straight into the PGlite
- * instance: PGlite is one session, and the server keeps a client's transaction together;
- * a direct call could land inside PostgREST's transaction (and its `set local role`).
+ * The local database: a real PostgreSQL server embedded from npm (./postgres_server.ts), of
+ * `[db] major_version`, or an external one when `DATABASE_URL` is set. Either way it is
+ * bootstrapped like a hosted project (./bootstrap.sql), then `supabase/migrations` run in
+ * file-name order as `postgres` (each once, recorded as the Supabase CLI records them), then
+ * `supabase/seed.sql` on a fresh database.
  */
 import postgres from "postgres";
-import type { PgliteProfile } from "./pglite_server.ts";
+import { findPostgresBinaries } from "./postgres_binaries.ts";
+import {
+  type PostgresServer,
+  recoverCluster,
+  startPostgresServer,
+  SUPERUSER,
+} from "./postgres_server.ts";
+import { freePort, portInUse } from "./ports.ts";
+import { splitStatements } from "./sql_split.ts";
 
 export type Sql = ReturnType<typeof postgres>;
 
+/** The Supabase CLI's `postgres` password for local databases. */
+export const POSTGRES_PASSWORD = "postgres";
+export const DEFAULT_MAJOR_VERSION = 15;
+export const DEFAULT_DB_PORT = 54322;
+
 export interface Database {
-  kind: "pglite" | "external";
-  /** Superuser URL, shown as db_url and given to functions as SUPABASE_DB_URL. */
+  kind: "embedded" | "external";
+  /** As the `postgres` role: db_url, SUPABASE_DB_URL, and what migrations run as. */
   url: string;
+  /** As the superuser, for the stack's own work (bootstrap, Auth, issuer sync). */
+  adminUrl: string;
   /** What PostgREST connects with (as `authenticator`). */
   postgrestUri: string;
-  /** PGlite is one session: PostgREST must use one connection, no prepared statements, no LISTEN. */
-  singleSession: boolean;
+  /** `server_version`, e.g. "15.18". */
+  serverVersion: string;
+  /** A pool connected as the superuser. */
   sql: Sql;
-  /** PGlite only: its socket server's counters and the /proc entry of its thread. */
-  profile?(): Promise<{ profile: PgliteProfile | null; thread: string | null }>;
+  /** The embedded server (null for DATABASE_URL). */
+  server: PostgresServer | null;
   close(): Promise<void>;
 }
 
 export interface OpenOptions {
-  /** External server (DATABASE_URL); when absent PGlite is used. */
+  /** External server (DATABASE_URL); when absent the embedded server runs. */
   databaseUrl?: string;
-  /** PGlite data directory; null for an in-memory database. */
+  /** The embedded cluster's directory; null for a throwaway one (tests, gen-types). */
   dataDir?: string | null;
+  /** The embedded server's port; 0 picks a free one. Default 54322 (a throwaway cluster: 0). */
+  port?: number;
+  /** The embedded server's major version. Default 15. */
+  majorVersion?: number;
   /** Start from an empty database. */
   reset?: boolean;
-  /** Password set on the `authenticator` role (external servers check it). */
+  /** The stack's state directory above dataDir (see ServerOptions.ownFolder). */
+  ownFolder?: string;
+  /** Password set on the `authenticator` role (PostgREST logs in with it). */
   authenticatorPassword: string;
+  /** Leave out migrations and the seed (a bare hosted-like database). */
+  bootstrapOnly?: boolean;
+  log?: (line: string) => void;
 }
 
-const root = new URL("../../", import.meta.url);
+/** A postgres:// URL for a role on the embedded server. */
+export function localUrl(
+  port: number,
+  user: string,
+  password: string,
+  database = "postgres",
+): string {
+  return `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}` +
+    "?sslmode=disable";
+}
+
+export function pool(url: string, max = 10): Sql {
+  return postgres(url, {
+    max,
+    prepare: false,
+    onnotice: () => {},
+    connection: { application_name: "local-stack" },
+  });
+}
 
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   const db = options.databaseUrl
     ? await openExternal(options.databaseUrl, options)
-    : await openPglite(options);
+    : await openEmbedded(options);
   try {
-    await bootstrap(db.sql, options.authenticatorPassword);
+    await bootstrap(db, {
+      authenticatorPassword: options.authenticatorPassword,
+      migrate: !options.bootstrapOnly,
+    });
   } catch (error) {
     await db.close();
     throw error;
@@ -54,51 +96,59 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   return db;
 }
 
-async function openPglite(options: OpenOptions): Promise<Database> {
-  const dataDir = options.dataDir ?? null;
-  if (dataDir && options.reset) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
-  if (dataDir) await Deno.mkdir(dataDir, { recursive: true });
-  // PGlite and its socket server run on a thread of their own (./pglite_worker.ts).
-  const worker = new Worker(new URL("./pglite_worker.ts", import.meta.url), { type: "module" });
-  const started = await new Promise<{ port?: number; error?: string }>((resolve) => {
-    worker.onmessage = (event) => resolve(event.data);
-    worker.onerror = (event) => {
-      event.preventDefault();
-      resolve({ error: event.message });
-    };
-    worker.postMessage({ dataDir });
-  });
-  if (started.port === undefined) {
-    worker.terminate();
-    throw new Error(`PGlite could not start: ${started.error}`);
+async function openEmbedded(options: OpenOptions): Promise<Database> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const binaries = await findPostgresBinaries(options.majorVersion ?? DEFAULT_MAJOR_VERSION, log);
+  const ephemeral = options.dataDir === null || options.dataDir === undefined;
+  let dataDir: string;
+  let scratch: string | null = null;
+  if (ephemeral) {
+    scratch = await Deno.makeTempDir({ prefix: "edge-stack-pg-" });
+    await Deno.chmod(scratch, 0o755); // the server may run as another user (root starts it)
+    dataDir = `${scratch}/data`;
+  } else {
+    dataDir = options.dataDir!;
+    // A server a killed stack left on this cluster holds its port and files: stop it first.
+    await recoverCluster(dataDir, log);
+    if (options.reset) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
-  const port = started.port;
-  const url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
-  const sql = postgres(url, { max: 1, prepare: false, onnotice: () => {} });
-  return {
-    kind: "pglite",
-    url,
-    postgrestUri:
-      `postgres://authenticator:${options.authenticatorPassword}@127.0.0.1:${port}/postgres`,
-    singleSession: true,
-    sql,
-    profile() {
-      return new Promise((resolve) => {
-        worker.onmessage = (event) => resolve(event.data);
-        worker.postMessage("profile");
-      });
+  const requested = options.port ?? (ephemeral ? 0 : DEFAULT_DB_PORT);
+  if (requested !== 0 && portInUse(requested)) {
+    throw new Error(
+      `the database port ${requested} is in use by another program: stop it, or set [db] port ` +
+        "in supabase/config.toml",
+    );
+  }
+  const port = requested === 0 ? await freePort() : requested;
+  const server = await startPostgresServer({
+    binaries,
+    dataDir,
+    port,
+    ephemeral,
+    log,
+    ownFolder: options.ownFolder ?? dataDir.replace(/\/[^/]+$/, ""),
+  }).catch(
+    async (error) => {
+      if (scratch) await Deno.remove(scratch, { recursive: true }).catch(() => {});
+      throw error;
     },
+  );
+  const adminUrl = localUrl(port, SUPERUSER, server.superuserPassword);
+  const sql = pool(adminUrl);
+  const [{ server_version }] =
+    await sql`select current_setting('server_version') as server_version`;
+  return {
+    kind: "embedded",
+    url: localUrl(port, "postgres", POSTGRES_PASSWORD),
+    adminUrl,
+    postgrestUri: localUrl(port, "authenticator", options.authenticatorPassword),
+    serverVersion: server_version,
+    sql,
+    server,
     async close() {
       await sql.end({ timeout: 1 });
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 5_000);
-        worker.onmessage = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        worker.postMessage("close");
-      });
-      worker.terminate();
+      await server.stop();
+      if (scratch) await Deno.remove(scratch, { recursive: true }).catch(() => {});
     },
   };
 }
@@ -110,83 +160,135 @@ async function openExternal(databaseUrl: string, options: OpenOptions): Promise<
   } catch {
     throw new Error("DATABASE_URL is not a postgres:// URL");
   }
-  const sql = postgres(databaseUrl, { max: 4, prepare: false, onnotice: () => {} });
+  const sql = pool(databaseUrl, 6);
+  let version: string;
   try {
-    await sql`select 1`;
+    [{ version }] = await sql`select current_setting('server_version') as version`;
   } catch (error) {
     await sql.end({ timeout: 1 });
     throw new Error(`DATABASE_URL: cannot connect (${(error as Error).message})`);
   }
-  if (options.reset) await resetSchemas(sql);
+  if (options.reset) await resetDatabase(sql);
   const uri = new URL(parsed.href);
   uri.username = "authenticator";
-  uri.password = options.authenticatorPassword;
+  uri.password = encodeURIComponent(options.authenticatorPassword);
   return {
     kind: "external",
     url: databaseUrl,
+    adminUrl: databaseUrl,
     postgrestUri: uri.href,
-    singleSession: false,
+    serverVersion: version,
     sql,
+    server: null,
     async close() {
       await sql.end({ timeout: 1 });
     },
   };
 }
 
-/** Drop what migrations, the seed and the Auth bootstrap made, keeping roles and extensions. */
-export async function resetSchemas(sql: Sql): Promise<void> {
-  await sql.unsafe(`
-    drop schema if exists public cascade;
-    drop schema if exists auth cascade;
-    drop schema if exists private cascade;
-    drop schema if exists supabase_migrations cascade;
-    create schema public;
-  `).simple();
+/** Empty a database in use of everything migrations and the seed made (./reset.sql). */
+export async function resetDatabase(sql: Sql): Promise<void> {
+  await sql.unsafe(await Deno.readTextFile(new URL("./reset.sql", import.meta.url))).simple();
 }
 
-/** Hosted projects' default search path. */
-const SEARCH_PATH = `"$user", public, extensions`;
+const root = new URL("../../", import.meta.url);
 
-/** Idempotent: roles, auth schema and helpers, then pending migrations, then seed if fresh. */
+/**
+ * Idempotent: roles, schemas and Auth's tables (as the superuser), then, as `postgres`, the
+ * migrations not yet recorded and, on a fresh database, the seed.
+ */
 export async function bootstrap(
-  sql: Sql,
-  authenticatorPassword: string,
+  db: Pick<Database, "kind" | "sql" | "url">,
+  options: {
+    authenticatorPassword?: string;
+    migrate?: boolean;
+    /** Seed a fresh database (default true). */
+    seed?: boolean;
+    migrations?: URL;
+    seedFile?: URL;
+  } = {},
 ): Promise<{ applied: string[] }> {
+  const { sql } = db;
   const [{ fresh }] = await sql<{ fresh: boolean }[]>`
     select to_regclass('supabase_migrations.schema_migrations') is null as fresh`;
   await sql.unsafe(await Deno.readTextFile(new URL("./bootstrap.sql", import.meta.url))).simple();
-  await sql.unsafe(
-    `alter role authenticator with login password '${authenticatorPassword.replace(/'/g, "''")}'`,
-  );
-  // As on a hosted project: `extensions` (pgcrypto) is on every session's search path.
-  await sql.unsafe(
-    `do $$ begin execute format('alter database %I set search_path to ${SEARCH_PATH}', current_database()); end $$`,
-  );
-  const applied = await migrate(sql);
-  if (fresh) {
-    const seed = await readIfExists(new URL("supabase/seed.sql", root));
-    if (seed) {
-      try {
-        await sql.begin(async (tx) => {
-          await tx.unsafe(`set local search_path to ${SEARCH_PATH}`);
-          await tx.unsafe(seed).simple();
-        });
-      } catch (error) {
-        throw new Error(`supabase/seed.sql failed: ${(error as Error).message}`);
-      }
-    }
+  if (options.authenticatorPassword !== undefined) {
+    await sql.unsafe(
+      `alter role authenticator with login password '${quote(options.authenticatorPassword)}'`,
+    );
   }
-  return { applied };
+  if (db.kind === "embedded") {
+    // As on a hosted project: `postgres` is not a superuser, and logs in with the CLI's password.
+    await sql.unsafe(
+      `alter role postgres nosuperuser createdb createrole login replication bypassrls
+         password '${POSTGRES_PASSWORD}'`,
+    );
+    await sql.unsafe(`alter role postgres set search_path to "$user", public, extensions`);
+  }
+  if (options.migrate === false) return { applied: [] };
+  // Migrations and the seed run as `postgres` (the DATABASE_URL user on an external server), so
+  // what they create belongs to it, as on a hosted project; on a new connection, so that the
+  // search path the bootstrap just gave the database applies.
+  const asPostgres = pool(db.url, 1);
+  try {
+    const applied = await migrate(asPostgres, options.migrations);
+    if (fresh && options.seed !== false) {
+      await seed(asPostgres, options.seedFile ?? new URL("supabase/seed.sql", root));
+    }
+    return { applied };
+  } finally {
+    await asPostgres.end({ timeout: 1 });
+  }
 }
 
-/** Apply `supabase/migrations/*.sql` not yet recorded, in file-name order, each in a transaction. */
+function quote(text: string): string {
+  return text.replace(/'/g, "''");
+}
+
+async function seed(sql: Sql, file: URL): Promise<void> {
+  const text = await readIfExists(file);
+  if (!text) return;
+  try {
+    await sql.begin(async (tx) => {
+      await tx.unsafe(text).simple();
+    });
+  } catch (error) {
+    throw new Error(`supabase/seed.sql${lineOf(text, error)}: ${(error as Error).message}`);
+  }
+}
+
+/** Postgres reports where in the text it failed: name the line, as an editor shows it. */
+function lineOf(text: string, error: unknown): string {
+  const position = Number((error as { position?: string }).position);
+  return position > 0 ? `:${text.slice(0, position - 1).split("\n").length}` : "";
+}
+
+/** The Supabase CLI's migration history table (it adds the columns the same way). */
+async function ensureHistory(sql: Sql): Promise<void> {
+  await sql.unsafe(`
+    create schema if not exists supabase_migrations;
+    create table if not exists supabase_migrations.schema_migrations (version text not null primary key);
+    alter table supabase_migrations.schema_migrations add column if not exists statements text[];
+    alter table supabase_migrations.schema_migrations add column if not exists name text;
+  `).simple();
+}
+
+/**
+ * Apply `supabase/migrations/*.sql` not yet recorded, in file-name order, each in a transaction,
+ * recorded with its version, name and statements as `supabase db push` records them.
+ */
 export async function migrate(
   sql: Sql,
   dir: URL = new URL("supabase/migrations/", root),
 ): Promise<string[]> {
+  await ensureHistory(sql);
   const files: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    if (entry.isFile && entry.name.endsWith(".sql")) files.push(entry.name);
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile && entry.name.endsWith(".sql")) files.push(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   files.sort();
   const done = new Set(
@@ -195,23 +297,20 @@ export async function migrate(
   );
   const applied: string[] = [];
   for (const file of files) {
-    const match = /^(\d+)_(.+)\.sql$/.exec(file);
+    const match = /^(\d+)_(.*)\.sql$/.exec(file);
     if (!match) throw new Error(`supabase/migrations/${file}: name must be <version>_<name>.sql`);
     const [, version, name] = match as unknown as [string, string, string];
     if (done.has(version)) continue;
     const text = await Deno.readTextFile(new URL(file, dir));
     try {
       await sql.begin(async (tx) => {
-        await tx.unsafe(`set local search_path to ${SEARCH_PATH}`);
         await tx.unsafe(text).simple();
-        await tx`insert into supabase_migrations.schema_migrations (version, name) values (${version}, ${name})`;
+        await tx`insert into supabase_migrations.schema_migrations (version, name, statements)
+                 values (${version}, ${name}, ${splitStatements(text)})`;
       });
     } catch (error) {
-      // Postgres reports where in the text it failed: name the line, as an editor shows it.
-      const position = Number((error as { position?: string }).position);
-      const line = position > 0 ? `:${text.slice(0, position - 1).split("\n").length}` : "";
       throw new Error(
-        `supabase/migrations/${file}${line}: ${
+        `supabase/migrations/${file}${lineOf(text, error)}: ${
           (error as Error).message
         } (nothing of it was applied)`,
       );
@@ -228,13 +327,4 @@ async function readIfExists(url: URL): Promise<string | null> {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
-}
-
-/** A port nobody listens on right now (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  await Promise.resolve();
-  return port;
 }

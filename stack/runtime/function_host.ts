@@ -50,6 +50,15 @@ function shortenOwnRestCalls(): void {
 }
 shortenOwnRestCalls();
 
+/** The stack keeps this process's stdin open and never writes: end-of-file means it is gone. */
+async function exitWithTheStack(): Promise<void> {
+  try {
+    for await (const _ of Deno.stdin.readable) { /* nothing is ever sent */ }
+  } catch { /* closed */ }
+  Deno.exit(0);
+}
+exitWithTheStack();
+
 const entrypoint = Deno.args[0];
 if (!entrypoint) {
   console.error("function_host: no entrypoint given");

@@ -110,12 +110,16 @@ export class FunctionProcess {
         TMPDIR: this.#tmp,
         NO_COLOR: "1",
       },
-      stdin: "null",
+      // The stack holds this pipe open and never writes to it: when the stack dies, the host
+      // reads end-of-file and exits (function_host.ts), so no function outlives its stack.
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    const lifeline = this.#child.stdin.getWriter();
     this.exited = this.#child.status.then((status) => {
       this.#alive = false;
+      lifeline.close().catch(() => {});
       clearInterval(this.#monitor);
       Deno.remove(this.#tmp, { recursive: true }).catch(() => {});
       return status;

@@ -8,7 +8,7 @@
 import { importJWK, type JWK, SignJWT } from "jose";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import postgres from "postgres";
-import { freePort } from "../../stack/db/database.ts";
+import { freePort } from "../../stack/db/ports.ts";
 import type { Stack, StackStatus } from "../../stack/start.ts";
 import { type IssuerServer, startIssuer } from "./issuer_server.ts";
 import { makeKey } from "./keys.ts";

@@ -1,6 +1,6 @@
 /**
  * What a token may do at /rest/v1 and at the functions, asked of a running stack through real
- * HTTP. Shared by tests/trust_test.ts (PGlite) and tests/stack_postgres_test.ts
+ * HTTP. Shared by tests/trust_test.ts (embedded PostgreSQL) and tests/stack_postgres_test.ts
  * (DATABASE_URL), so both databases answer the same questions.
  */
 import assert from "node:assert/strict";
