@@ -5,6 +5,35 @@
  */
 export const TOOLS_DIR = new URL("../.tools", import.meta.url).pathname;
 
+/**
+ * Run `work` while holding a lock folder (mkdir is atomic), so that two processes installing
+ * the same tool at once (parallel tests, two terminals) take turns. A lock older than ten
+ * minutes is taken for abandoned.
+ */
+export async function withLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10 * 60_000;
+  while (true) {
+    try {
+      await Deno.mkdir(path);
+      break;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      const age = await Deno.stat(path).then(
+        (i) => Date.now() - (i.mtime?.getTime() ?? 0),
+        () => 0,
+      );
+      if (age > 10 * 60_000) await Deno.remove(path).catch(() => {});
+      if (Date.now() > deadline) throw new Error(`${path} is still locked after ten minutes`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await Deno.remove(path).catch(() => {});
+  }
+}
+
 /** `npm install <spec>` into `prefix`, or an error that quotes npm. */
 export async function npmInstall(prefix: string, spec: string): Promise<void> {
   await Deno.mkdir(prefix, { recursive: true });

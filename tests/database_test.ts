@@ -10,6 +10,7 @@ import postgres from "postgres";
 import { parse } from "smol-toml";
 import { E2E, privateStack, userToken } from "./helpers/stack.ts";
 import { splitStatements } from "../stack/db/sql_split.ts";
+import { openDatabase } from "../stack/db/database.ts";
 
 const p = await privateStack();
 globalThis.addEventListener("unload", () => void p.stop());
@@ -340,6 +341,31 @@ Deno.test({
       }
     } finally {
       await sql.end();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "database: [db] major_version = 17 gets PostgreSQL 17, bootstrapped and migrated the same way",
+  ...E2E,
+  async fn() {
+    const other = await openDatabase({
+      dataDir: null,
+      majorVersion: 17,
+      authenticatorPassword: crypto.randomUUID(),
+      log: () => {},
+    });
+    try {
+      assert.match(other.serverVersion, /^17\./);
+      const [row] = await other.sql`
+        select count(*)::int as migrations,
+               (select count(*)::int from auth.users) as seeded_users
+        from supabase_migrations.schema_migrations`;
+      assert.equal(row!.migrations, [...Deno.readDirSync("supabase/migrations")].length);
+      assert.equal(row!.seeded_users, 2);
+    } finally {
+      await other.close();
     }
   },
 });

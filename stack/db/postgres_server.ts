@@ -173,13 +173,14 @@ async function run(user: RunAs | null, program: string, args: string[], what: st
   }
 }
 
-/** Where the template cluster of these binaries lives. */
-async function templateDir(binaries: PostgresBinaries): Promise<string> {
+/** Where the template cluster of these binaries, owned by this account, lives. */
+async function templateDir(binaries: PostgresBinaries, user: RunAs | null): Promise<string> {
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", new TextEncoder().encode(binaries.bin)),
   );
   const tag = Array.from(digest.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${TOOLS_DIR}/postgres/templates/${binaries.major}-${tag}`;
+  const owner = user?.uid ?? Deno.uid() ?? "any";
+  return `${TOOLS_DIR}/postgres/templates/${binaries.major}-${tag}-${owner}`;
 }
 
 /**
@@ -187,7 +188,7 @@ async function templateDir(binaries: PostgresBinaries): Promise<string> {
  * name and renamed into place, so concurrent first starts (parallel tests) never see half of one.
  */
 async function ensureTemplate(binaries: PostgresBinaries, user: RunAs | null): Promise<string> {
-  const dir = await templateDir(binaries);
+  const dir = await templateDir(binaries, user);
   if (await exists(`${dir}/PG_VERSION`)) return dir;
   const parent = dir.replace(/\/[^/]+$/, "");
   await Deno.mkdir(parent, { recursive: true });

