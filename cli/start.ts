@@ -8,6 +8,8 @@ import { type Stack, type StackStatus, startStack } from "../stack/start.ts";
 import {
   clearRunning,
   findRunning,
+  readPid,
+  stackProcessAlive,
   STATE_DIR,
   writeDatabase,
   writePid,
@@ -97,6 +99,12 @@ async function whyNotStart(port: number): Promise<string | null> {
   if (running) {
     return `A local stack is already running at ${running.status.api_url} (pid ${running.pid}, state in ${STATE_DIR}).\n` +
       "Stop it with `deno task stop`, or run a second one with EDGE_STACK_DIR=<another dir> and --port.";
+  }
+  // One that no longer answers but whose process lives is still stopping (or hung): its
+  // database and files are not free yet.
+  const pid = await readPid();
+  if (pid !== null && pid !== Deno.pid && stackProcessAlive(pid)) {
+    return `The stack of ${STATE_DIR} (pid ${pid}) is still stopping; wait for it, or end it with kill ${pid}.`;
   }
   if (port !== 0) {
     try {

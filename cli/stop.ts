@@ -1,6 +1,6 @@
 /** `deno task stop`: stops the stack `status` sees, from any terminal. */
 import { parseOrExit, progress, type Verb } from "./args.ts";
-import { clearRunning, findRunning } from "../stack/status_file.ts";
+import { clearRunning, findRunning, processAlive } from "../stack/status_file.ts";
 
 export const stop: Verb = {
   name: "stop",
@@ -29,15 +29,17 @@ export const stop: Verb = {
       await clearRunning();
       return 0;
     }
-    const deadline = Date.now() + 15_000;
+    // Done when the process is gone: requests in flight have been answered, the database has
+    // shut down, and a new start can have the state directory.
+    const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      if (!(await findRunning())) {
+      if (!processAlive(running.pid)) {
         console.log("Stopped.");
         return 0;
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 100));
     }
-    console.error(`The stack did not stop within 15 s (pid ${running.pid}).`);
+    console.error(`The stack did not stop within 30 s (pid ${running.pid}).`);
     return 1;
   },
 };

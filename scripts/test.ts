@@ -18,7 +18,7 @@ if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
   );
   Deno.exit(0);
 }
-import { type StackContext, startProviders } from "../tests/helpers/stack.ts";
+import { type StackContext, startProviders, SUITE_RATE_LIMITS } from "../tests/helpers/stack.ts";
 
 const logPath = new URL("../.local/test-stack.log", import.meta.url).pathname;
 await Deno.mkdir(logPath.replace(/\/[^/]+$/, ""), { recursive: true });
@@ -52,9 +52,15 @@ const stack = await startStack({
   dataDir: null,
   keysPath: null,
   functionEnv: providers.functionEnv,
+  authSettings: { rateLimits: SUITE_RATE_LIMITS },
   log,
   observeResponses(request, response) {
-    const path = new URL(request.url).pathname;
+    let path: string;
+    try {
+      path = new URL(request.url).pathname;
+    } catch {
+      path = "(a request whose Host made no URL)";
+    }
     response.text().then((body) => {
       scanned++;
       const kinds: string[] = [];

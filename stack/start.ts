@@ -10,7 +10,11 @@ import { DEFAULT_MAX_BODY_BYTES } from "./runtime/body_limit.ts";
 import { bootstrap, type Database, openDatabase, resetDatabase } from "./db/database.ts";
 import { freePort } from "./db/ports.ts";
 import { readDbSettings } from "./db/settings.ts";
-import { createGateway, type FunctionRegistry, functionRegistry } from "./runtime/gateway.ts";
+import { createGateway, type FunctionRegistry } from "./runtime/gateway.ts";
+import { functionRegistry } from "./runtime/in_process.ts";
+import { CallChains } from "./runtime/call_chain.ts";
+import { openFrontDoor } from "./runtime/front_door.ts";
+import { type GatewaySettings, readGatewaySettings } from "./runtime/gateway_settings.ts";
 import { type ProcessRuntime, startProcessRuntime } from "./runtime/registry.ts";
 import { generateKeys, loadOrCreateKeys, publicSigningJwk, type StackKeys } from "./keys.ts";
 import { findPostgrest, type Postgrest, startPostgrest } from "./db/postgrest.ts";
@@ -85,6 +89,8 @@ export interface Stack {
   runtime: ProcessRuntime | null;
   /** How often /auth/v1/.well-known/jwks.json was served (tests count fetches with it). */
   jwksServed(): number;
+  /** Client connections open at the stack's port right now. */
+  openConnections(): number;
   stop(): Promise<void>;
 }
 
@@ -140,10 +146,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       auth: authService,
       functions,
       maxBodyBytes,
+      gatewaySettings: readGatewaySettings(env),
       log,
       ...(options.observeResponses ? { observe: options.observeResponses } : {}),
     });
-    parts.push({ stop: () => served.server.shutdown() });
+    parts.push({ stop: () => served.stop() });
 
     return {
       status: statusOf(apiUrl, keys, db),
@@ -152,6 +159,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       bootMs: Math.round(performance.now() - t0),
       crashed: crashPromise,
       jwksServed: served.jwksServed,
+      openConnections: served.openConnections,
       postgrestPid: pg.pid,
       postgrestUrl: pg.url,
       config,
@@ -195,26 +203,31 @@ async function prepare(options: StackOptions, log: (line: string) => void) {
   return { keys, port, apiUrl, bin, db, configTomlPath };
 }
 
-/** The gateway on the stack's port, plus the local db-reset endpoint `deno task db` uses. */
+/**
+ * The gateway: Deno.serve on a Unix socket only this user can reach, behind the front door on
+ * the stack's port (the connection cap), plus the local db-reset endpoint `deno task db` uses.
+ */
 function serveGateway(port: number, parts: {
   db: Database;
   keys: StackKeys;
   config: AuthConfig;
   pg: Postgrest;
-  auth: { handle(request: Request, path: string): Promise<Response> };
+  auth: { handle(request: Request, path: string, client: string): Promise<Response> };
   functions: FunctionRegistry;
   maxBodyBytes: number;
+  gatewaySettings: GatewaySettings;
   log: (line: string) => void;
   observe?: (request: Request, response: Response) => void;
-}): { server: Deno.HttpServer; jwksServed(): number } {
+}): { stop(): Promise<void>; jwksServed(): number; openConnections(): number } {
   const { db, keys, config, pg } = parts;
   let jwksServed = 0;
   const gateway = createGateway({
     postgrestUrl: () => (pg.running() ? pg.url : null),
-    auth: (request, path) => {
+    auth: (request, path, client) => {
       if (path === "/.well-known/jwks.json") jwksServed++;
-      return parts.auth.handle(request, path);
+      return parts.auth.handle(request, path, client);
     },
+    isProjectKey: (value) => config.apiKeys.match(value) !== null,
     restAuthorization: createRestAuthorizer({
       config,
       anonToken: keys.anonKey,
@@ -222,12 +235,33 @@ function serveGateway(port: number, parts: {
     }),
     maxBodyBytes: parts.maxBodyBytes,
     functions: parts.functions,
+    callChains: new CallChains(parts.gatewaySettings.functionCallsPerMinute),
+    trustedProxies: parts.gatewaySettings.trustedProxies,
     log: parts.log,
     ...(parts.observe ? { observe: parts.observe } : {}),
     local: { "/_local/db/reset": databaseResetHandler(db, keys, config, parts.log) },
   });
-  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, gateway);
-  return { server, jwksServed: () => jwksServed };
+  const socketDir = Deno.makeTempDirSync({ prefix: "edge-stack-gateway-" });
+  const socket = `${socketDir}/gateway.sock`;
+  const server = Deno.serve({ path: socket, onListen: () => {} }, gateway);
+  const door = openFrontDoor({
+    port,
+    socket,
+    maxConnections: parts.gatewaySettings.maxConnections,
+    idleMs: parts.gatewaySettings.idleMs,
+    log: parts.log,
+  });
+  return {
+    async stop() {
+      // Requests in flight are answered (shutdown waits for them), then what is left closes.
+      door.stopAccepting();
+      await server.shutdown();
+      door.close();
+      await Deno.remove(socketDir, { recursive: true }).catch(() => {});
+    },
+    jwksServed: () => jwksServed,
+    openConnections: door.open,
+  };
 }
 
 /** The environment a hosted function gets, plus the local stack's own settings. */

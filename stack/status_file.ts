@@ -61,7 +61,48 @@ export async function findRunning(): Promise<{ status: StackStatus; pid: number 
   }
 }
 
-async function readPid(): Promise<number | null> {
+const HAS_PROC = (() => {
+  try {
+    return Deno.statSync("/proc/self/stat").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+/** True while a process of that id exists (a stack that is stopping still counts). */
+export function processAlive(pid: number): boolean {
+  if (HAS_PROC) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"; // a zombie is gone
+    } catch {
+      return false;
+    }
+  }
+  try {
+    Deno.kill(pid, "SIGCONT"); // where there is no /proc: harmless to a running process
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A live `deno task start` of this project under that id (where /proc can tell; elsewhere,
+ * any live process): a pid file outliving a reboot can name an unrelated process.
+ */
+export function stackProcessAlive(pid: number): boolean {
+  if (!processAlive(pid)) return false;
+  try {
+    const command = Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
+    return command.includes("main.ts") && command.includes(" start");
+  } catch {
+    return true;
+  }
+}
+
+/** The process id the state directory's pid file names, alive or not. */
+export async function readPid(): Promise<number | null> {
   try {
     const pid = Number(await Deno.readTextFile(PID_FILE));
     return Number.isInteger(pid) && pid > 0 ? pid : null;

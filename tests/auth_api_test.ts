@@ -493,7 +493,9 @@ Deno.test({
     const huge = await post("signup", JSON.stringify({ email: "x".repeat(2 * 1024 * 1024) }));
     assert.equal(huge.status, 413);
     await huge.body?.cancel();
-    const health = await (await fetch(`${s.api_url}/auth/v1/health`)).json();
+    const health = await (await fetch(`${s.api_url}/auth/v1/health`, {
+      headers: { apikey: s.publishable_key },
+    })).json();
     assert.equal(health.name, "GoTrue");
     const settings = await (await fetch(`${s.api_url}/auth/v1/settings`, {
       headers: { apikey: s.publishable_key },

@@ -82,6 +82,98 @@ export default { fetch: () => { for (;;) keep.push(new Array(1_000_000).fill(kee
 };
 `,
   "secure/index.ts": `export default { fetch: () => new Response("inside") };\n`,
+  // Memory outside the V8 heap: ArrayBuffers, WebAssembly memory, a worker thread's.
+  "buffers/index.ts": `export default {
+  fetch: async () => {
+    const keep: Uint8Array[] = [];
+    for (;;) {
+      keep.push(new Uint8Array(16 << 20).fill(1));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  },
+};
+`,
+  "wasm/index.ts": `export default {
+  fetch: async () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+    for (;;) {
+      const before = memory.buffer.byteLength;
+      memory.grow(256);
+      new Uint8Array(memory.buffer).fill(1, before);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  },
+};
+`,
+  "threads/index.ts": `const code = \`const keep = [];
+setInterval(() => keep.push(new Uint8Array(16 << 20).fill(1)), 5);\`;
+export default {
+  fetch: () => {
+    new Worker(URL.createObjectURL(new Blob([code], { type: "text/javascript" })), { type: "module" });
+    return new Response("started");
+  },
+};
+`,
+  // CPU burnt after the answer has gone, on the main thread or in a worker thread.
+  "spin-after/index.ts": `export default {
+  fetch: () => {
+    setTimeout(() => { for (;;) { /* burn */ } }, 10);
+    return new Response("answered");
+  },
+};
+`,
+  "spin-thread/index.ts": `const code = "for (;;) { /* burn */ }";
+export default {
+  fetch: () => {
+    new Worker(URL.createObjectURL(new Blob([code], { type: "text/javascript" })), { type: "module" });
+    return new Response("answered");
+  },
+};
+`,
+  "listen/index.ts": `export default {
+  fetch: () => {
+    const l = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+    const kind = (l.addr as Deno.NetAddr).hostname === "0.0.0.0" ? "no-op" : "opened";
+    l.close();
+    return Response.json({ denoListen: kind });
+  },
+};
+`,
+  // node:net reaches the socket ops directly: the permission refuses the wildcard bind.
+  "listen-node/index.ts": `import net from "node:net";
+export default {
+  fetch: () => {
+    net.createServer().listen(0, "0.0.0.0");
+    return new Promise<Response>((r) => setTimeout(() => r(new Response("bound")), 500));
+  },
+};
+`,
+  // Output shaped like the host's control lines: it must not steer the stack.
+  "fake-ready/index.ts": `console.log(JSON.stringify({ ready: "guess" }));
+console.log(JSON.stringify({ listening: 1 }));
+export default { fetch: () => new Response("real") };
+`,
+  "headers/index.ts": `export default {
+  fetch: (req: Request) => Response.json(Object.fromEntries(req.headers)),
+};
+`,
+  // Calls another function until its request chain is over budget.
+  "caller/index.ts": `export default {
+  fetch: async () => {
+    let ok = 0;
+    for (let i = 0; i < 15; i++) {
+      try {
+        const r = await fetch(Deno.env.get("SUPABASE_URL") + "/functions/v1/hello");
+        await r.body?.cancel();
+        ok++;
+      } catch (e) {
+        return Response.json({ ok, error: (e as Error).name, retryAfter: (e as { retryAfter?: number }).retryAfter ?? null });
+      }
+    }
+    return Response.json({ ok, error: null });
+  },
+};
+`,
   "restcall/index.ts": `export default {
   fetch: async (req: Request) => {
     const r = await fetch(Deno.env.get("SUPABASE_URL") + "/rest/v1/posts?select=id", {
@@ -132,6 +224,7 @@ async function theStack(): Promise<Stack> {
     keysPath: null,
     functionsDir: fns,
     configToml: `${dir}/config.toml`,
+    functionEnv: { FUNCTION_CALLS_PER_MINUTE: "10" },
     log: (line) => logs.push(line),
   });
   return stack;
@@ -241,6 +334,129 @@ Deno.test({
       .catch((error: Error) => ({ status: 0, body: error.name }));
     assert.notEqual(trickle.body, "abcdefghij", "the whole body arrived after the wall clock");
     await logged("trickle stopped: wall_clock limit");
+  },
+});
+
+/** A line in the log, within `ms`. */
+function logged(pattern: RegExp, ms = 4000): Promise<number> {
+  return eventually(() => Promise.resolve(logs.some((l) => pattern.test(l))), ms)
+    .catch(() => assert.fail(`not logged: ${pattern}`));
+}
+
+Deno.test({
+  name:
+    "runtime: memory counts ArrayBuffers, WebAssembly memory and worker threads, not just the heap",
+  ...E2E,
+  async fn() {
+    for (const name of ["buffers", "wasm"]) {
+      const r = await call(name);
+      assert.equal(r.status, 546, `${name}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.code, "WORKER_LIMIT");
+      await logged(
+        new RegExp(`^\\[fn:${name}\\] stopped: \\d+ MB in use \\(memory limit 64 MB\\)`),
+      );
+    }
+    // Answered at once; the worker thread's memory is what ends the process.
+    assert.equal((await call("threads")).body, "started");
+    await logged(/^\[fn:threads\] stopped: \d+ MB in use/);
+    assert.equal((await call("threads")).body, "started", "the next request gets a fresh process");
+  },
+});
+
+Deno.test({
+  name:
+    "runtime: CPU burnt with no request in flight (a spin after answering, a worker thread) is stopped",
+  ...E2E,
+  async fn() {
+    for (const name of ["spin-after", "spin-thread"]) {
+      const started = performance.now();
+      assert.equal((await call(name)).body, "answered");
+      await logged(
+        new RegExp(`^\\[fn:${name}\\] stopped: CPU time with no request in flight`),
+        5000,
+      );
+      // A bucket of one request's 500 ms, refilled at 100 ms/s: gone in about a second.
+      assert.ok(performance.now() - started < 5000);
+      assert.equal((await call("hello")).status, 200, "others were served meanwhile");
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "runtime: no listening sockets: Deno.listen is a no-op, wildcard binds are refused, no TCP port",
+  ...E2E,
+  async fn() {
+    assert.deepEqual((await call("listen")).body, { denoListen: "no-op" });
+    const node = await call("listen-node");
+    assert.equal(node.status, 500, "the refused bind ends that function (Deno's node:net throws)");
+    await logged(/^\[fn:listen-node\] .*NotCapable: Requires net access to "0\.0\.0\.0:0"/);
+    // The stack reaches a function over a Unix socket: its process holds no listening TCP socket.
+    assert.equal((await call("hello")).status, 200);
+    const listening = new Set<string>();
+    for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+      for (const line of Deno.readTextFileSync(table).split("\n").slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[3] === "0A") listening.add(cols[9]!); // state LISTEN: its inode
+      }
+    }
+    const ps = await new Deno.Command("pgrep", { args: ["-f", `${fns}/hello/`], stdout: "piped" })
+      .output();
+    const pids = new TextDecoder().decode(ps.stdout).trim().split("\n").filter(Boolean);
+    assert.ok(pids.length >= 1, "hello's process is running");
+    for (const pid of pids) {
+      for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+        const target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+        const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+        assert.ok(!inode || !listening.has(inode), `process ${pid} listens on TCP`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "runtime: a function's own output cannot pose as the host's control messages",
+  ...E2E,
+  async fn() {
+    const r = await call("fake-ready");
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "real");
+    assert.ok(logs.some((l) => l === '[fn:fake-ready] {"listening":1}'), "logged as output");
+  },
+});
+
+Deno.test({
+  name: "runtime: function-to-function calls share their request chain's budget (RateLimitError)",
+  ...E2E,
+  async fn() {
+    // FUNCTION_CALLS_PER_MINUTE = 10 for this stack (the platform's is at least 5,000).
+    const r = await call("caller");
+    assert.deepEqual({ ok: r.body.ok, error: r.body.error }, { ok: 10, error: "RateLimitError" });
+    assert.ok(r.body.retryAfter >= 1 && r.body.retryAfter <= 60);
+    const again = await call("caller");
+    assert.equal(again.body.ok, 10, "an outside request starts a chain of its own");
+    assert.equal((await call("hello")).status, 200, "outside calls are not counted");
+  },
+});
+
+Deno.test({
+  name:
+    "runtime: a function sees the client's address, not what the client claims, nor hop-by-hop headers",
+  ...E2E,
+  async fn() {
+    const r = await call("headers", {
+      headers: {
+        "x-forwarded-for": "6.6.6.6",
+        "x-real-ip": "6.6.6.6",
+        forwarded: "for=6.6.6.6",
+        "x-forwarded-host": "evil.example",
+        "proxy-authorization": "Basic c2VjcmV0",
+      },
+    });
+    assert.equal(r.body["x-forwarded-for"], "127.0.0.1");
+    for (const name of ["x-real-ip", "forwarded", "x-forwarded-host", "proxy-authorization"]) {
+      assert.equal(r.body[name], undefined, name);
+    }
   },
 });
 

@@ -208,8 +208,12 @@ Deno.test({
     await wrong.body?.cancel();
     const missing = await fetch(`${s.functions_url}/no-such-function`);
     assert.equal(missing.status, 404);
-    assert.equal(missing.headers.get("sb-error-code"), "not_found");
-    assert.equal((await missing.json()).code, "not_found");
+    // The platform's answer, which lists no other function.
+    assert.equal(missing.headers.get("sb-error-code"), "NOT_FOUND");
+    assert.deepEqual(await missing.json(), {
+      code: "NOT_FOUND",
+      message: "Requested function was not found",
+    });
   },
 });
 

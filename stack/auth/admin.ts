@@ -112,10 +112,16 @@ async function listUsers(deps: AdminDeps, request: Request): Promise<Response> {
   };
   const page = Math.max(1, number("page", 1));
   const perPage = Math.max(1, number("per_page", 50));
+  // GoTrue's `filter`: a substring of the email, or of user_metadata.full_name (any case).
+  const filter = url.searchParams.get("filter") ?? "";
+  const like = `%${filter.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const matches = filter === ""
+    ? deps.sql`true`
+    : deps.sql`(email like ${like} or raw_user_meta_data ->> 'full_name' ilike ${like})`;
   const [{ count }] = await deps.sql`
-    select count(*)::int as count from auth.users where deleted_at is null`;
+    select count(*)::int as count from auth.users where deleted_at is null and ${matches}`;
   const rows = await deps.sql`
-    select * from auth.users where deleted_at is null
+    select * from auth.users where deleted_at is null and ${matches}
     order by created_at desc, id limit ${perPage} offset ${(page - 1) * perPage}`;
   const users = [];
   for (const row of rows) users.push(await userJson(deps.sql, row));
@@ -198,7 +204,11 @@ async function updateFromAdmin(deps: AdminDeps, id: string, params: Record<strin
     }
     checkPasswordStrength(params.password, deps.settings.minPasswordLength);
     const hash = await deps.passwords.hash(params.password);
-    await sql`update auth.users set encrypted_password = ${hash}, updated_at = now() where id = ${id}`;
+    await sql.begin(async (tx) => {
+      await tx`update auth.users set encrypted_password = ${hash}, updated_at = now() where id = ${id}`;
+      // A password set by an admin signs the user out everywhere (GoTrue's UpdatePassword).
+      await tx`delete from auth.sessions where user_id = ${id}`;
+    });
   }
   if (params.email_confirm === true) {
     await sql`

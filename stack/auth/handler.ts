@@ -27,7 +27,8 @@ import {
   unauthorized,
   unprocessable,
 } from "./errors.ts";
-import { PasswordHasher } from "./passwords.ts";
+import { BCRYPT_COST, PasswordHasher } from "./passwords.ts";
+import { RateLimits } from "./rate_limits.ts";
 import {
   endSessions,
   refreshSession,
@@ -62,7 +63,8 @@ export interface AuthDeps {
 }
 
 export interface AuthService {
-  handle(request: Request, path: string): Promise<Response>;
+  /** One request under /auth/v1; `client` is the address the gateway forwards. */
+  handle(request: Request, path: string, client?: string): Promise<Response>;
   close(): void;
 }
 
@@ -87,12 +89,14 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
     verifyKey: await importJWK(publicSigningJwk(deps.keys) as JWK, "ES256") as CryptoKey,
     passwords,
     decoy,
+    decoyMs: decoy.then(() => timeOneCompare(passwords)).catch(() => 0), // 0: the stack stopped first
     jwks: { keys: [publicSigningJwk(deps.keys)] },
+    limits: new RateLimits(deps.settings.rateLimits),
   };
   return {
-    async handle(request, path) {
+    async handle(request, path, client = "127.0.0.1") {
       try {
-        return await route(ctx, request, path);
+        return await route(ctx, request, path, client);
       } catch (error) {
         if (error instanceof AuthError) return authErrorResponse(request, error);
         console.error(`auth: ${request.method} ${path} failed: ${(error as Error).message}`);
@@ -115,7 +119,18 @@ interface AuthContext {
   verifyKey: CryptoKey;
   passwords: PasswordHasher;
   decoy: Promise<string>;
+  /** How long one bcrypt check at Auth's cost takes here: failed sign-ins take at least this. */
+  decoyMs: Promise<number>;
   jwks: { keys: JWK[] };
+  limits: RateLimits;
+}
+
+/** Time one compare at Auth's cost (a failed sign-in is padded to it, see token()). */
+async function timeOneCompare(passwords: PasswordHasher): Promise<number> {
+  const hash = await passwords.hash(crypto.randomUUID());
+  const t0 = performance.now();
+  await passwords.compare("not-the-password", hash);
+  return performance.now() - t0;
 }
 
 /** The bearer's claims, Auth's way: 401 without one, 403 bad_jwt when it does not verify. */
@@ -155,6 +170,8 @@ async function caller(
   if (!user || user.deleted_at) {
     throw forbidden("user_not_found", "User from sub claim in JWT does not exist");
   }
+  // A token issued before a ban works on no authenticated route (GoTrue's requireAuthentication).
+  if (isBanned(user)) throw forbidden("user_banned", "User is banned");
   const sessionId = typeof claims.session_id === "string" && UUID.test(claims.session_id)
     ? claims.session_id
     : null;
@@ -176,14 +193,21 @@ async function body(request: Request): Promise<Record<string, unknown>> {
   if (declared > MAX_BODY) {
     throw new AuthError(413, "request_entity_too_large", "Request body too large");
   }
-  const bytes = new Uint8Array(await new Response(request.body).arrayBuffer());
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await new Response(request.body).arrayBuffer());
+  } catch {
+    // The gateway cuts a streamed body off at the cap (it answers 413 itself).
+    throw new AuthError(413, "request_entity_too_large", "Request body too large");
+  }
   if (bytes.length > MAX_BODY) {
     throw new AuthError(413, "request_entity_too_large", "Request body too large");
   }
   if (bytes.length === 0) return {};
+  const text = new TextDecoder().decode(bytes);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder().decode(bytes));
+    parsed = JSON.parse(text);
   } catch {
     throw badRequest("bad_json", "Could not parse request body as JSON: invalid character");
   }
@@ -192,6 +216,10 @@ async function body(request: Request): Promise<Record<string, unknown>> {
       "bad_json",
       "Could not parse request body as JSON: json: cannot unmarshal into Go value",
     );
+  }
+  // PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+  if (text.includes("\\u0000") || text.includes("\0")) {
+    throw badRequest("validation_failed", "Request body contains a NUL character");
   }
   return parsed as Record<string, unknown>;
 }
@@ -225,12 +253,16 @@ async function signInAnonymously(
   return authJson(request, session);
 }
 
-async function signup(ctx: AuthContext, request: Request): Promise<Response> {
+async function signup(ctx: AuthContext, request: Request, client: string): Promise<Response> {
   const params = await body(request);
   const email = typeof params.email === "string" ? params.email : "";
   const phone = typeof params.phone === "string" ? params.phone : "";
   // Anonymous sign-in: supabase-js signInAnonymously() posts no email and no phone.
-  if (email === "" && phone === "") return await signInAnonymously(ctx, request, params);
+  if (email === "" && phone === "") {
+    ctx.limits.check("anonymous", client);
+    return await signInAnonymously(ctx, request, params);
+  }
+  ctx.limits.check("signup", client);
   if (!ctx.settings.signup) {
     throw unprocessable("signup_disabled", "Signups not allowed for this instance");
   }
@@ -251,33 +283,38 @@ async function signup(ctx: AuthContext, request: Request): Promise<Response> {
     throw badRequest("email_provider_disabled", "Email signups are disabled");
   }
   const address = validateEmail(email);
+  const userMetadata = objectParam(params.data, "data") ?? {};
+  // Hashed whether or not the address is taken: both answers take as long.
+  const hash = await ctx.passwords.hash(params.password);
   const existing = await findUserByEmail(ctx.sql, address);
   if (existing) {
     if (!ctx.settings.confirmations) {
       throw unprocessable("user_already_exists", "User already registered");
     }
-    // With confirmations on, Auth answers an obfuscated user so emails cannot be probed.
+    // With confirmations on, Auth answers the user sanitized (its sanitizeUser: a new id, the
+    // request's metadata, no identities), so an address cannot be probed.
+    const now = new Date().toISOString();
     return authJson(request, {
       id: crypto.randomUUID(),
       aud: "authenticated",
       role: "",
       email: address,
       phone: "",
-      confirmation_sent_at: new Date().toISOString(),
+      confirmation_sent_at: now,
       app_metadata: { provider: "email", providers: ["email"] },
-      user_metadata: {},
+      user_metadata: userMetadata,
       identities: [],
-      created_at: new Date().toISOString(),
-      updated_at: new Date().toISOString(),
+      created_at: now,
+      updated_at: now,
       is_anonymous: false,
     });
   }
   const user = await createUser(ctx.sql, {
     email: address,
-    encryptedPassword: await ctx.passwords.hash(params.password),
+    encryptedPassword: hash,
     confirmed: !ctx.settings.confirmations,
     anonymous: false,
-    userMetadata: objectParam(params.data, "data") ?? {},
+    userMetadata,
   });
   if (ctx.settings.confirmations) return authJson(request, await userJson(ctx.sql, user));
   const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "password", {
@@ -286,8 +323,12 @@ async function signup(ctx: AuthContext, request: Request): Promise<Response> {
   return authJson(request, session);
 }
 
-async function token(ctx: AuthContext, request: Request): Promise<Response> {
+async function token(ctx: AuthContext, request: Request, client: string): Promise<Response> {
   const grant = new URL(request.url).searchParams.get("grant_type");
+  if (grant !== "password" && grant !== "refresh_token") {
+    throw badRequest("invalid_credentials", "unsupported_grant_type");
+  }
+  ctx.limits.check("token", client);
   const params = await body(request);
   if (grant === "refresh_token") {
     return authJson(
@@ -295,7 +336,6 @@ async function token(ctx: AuthContext, request: Request): Promise<Response> {
       await refreshSession(ctx.sql, ctx.signer, ctx.settings, params.refresh_token),
     );
   }
-  if (grant !== "password") throw badRequest("invalid_credentials", "unsupported_grant_type");
   const email = typeof params.email === "string" ? params.email : "";
   const phone = typeof params.phone === "string" ? params.phone : "";
   const password = typeof params.password === "string" ? params.password : "";
@@ -309,18 +349,35 @@ async function token(ctx: AuthContext, request: Request): Promise<Response> {
     throw badRequest("validation_failed", "missing email or phone");
   }
   if (phone !== "") throw badRequest("invalid_credentials", "Invalid login credentials");
+  const started = performance.now();
   const user = await findUserByEmail(ctx.sql, email.trim());
-  // The hash is checked even for an unknown email, so timing does not tell which it was.
+  // The hash is checked even for an unknown email, and a failure takes at least one check at
+  // Auth's cost: a seeded user's cheaper hash does not tell that the address exists.
   const ok = await ctx.passwords.compare(password, user?.encrypted_password || await ctx.decoy);
-  if (!user || !ok) throw badRequest("invalid_credentials", "Invalid login credentials");
+  if (!user || !ok) {
+    const floor = await ctx.decoyMs;
+    const wait = started + floor - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    throw badRequest("invalid_credentials", "Invalid login credentials");
+  }
   if (isBanned(user)) throw badRequest("user_banned", "User is banned");
   if (!user.email_confirmed_at && ctx.settings.confirmations) {
     throw badRequest("email_not_confirmed", "Email not confirmed");
   }
+  await upgradeHash(ctx, user.id, user.encrypted_password, password);
   const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "password", {
     userAgent: userAgent(request),
   });
   return authJson(request, session);
+}
+
+/** A hash made at a lower cost than Auth's (pgcrypto's default is 6) is redone at Auth's. */
+async function upgradeHash(ctx: AuthContext, id: string, hash: string, password: string) {
+  const cost = Number(/^\$2[aby]\$(\d\d)\$/.exec(hash)?.[1] ?? BCRYPT_COST);
+  if (cost >= BCRYPT_COST) return;
+  const better = await ctx.passwords.hash(password);
+  await ctx.sql`update auth.users set encrypted_password = ${better} where id = ${id}
+                and encrypted_password = ${hash}`;
 }
 
 async function logout(ctx: AuthContext, request: Request): Promise<Response> {
@@ -338,14 +395,25 @@ async function logout(ctx: AuthContext, request: Request): Promise<Response> {
 
 async function getUser(ctx: AuthContext, request: Request): Promise<Response> {
   const { user } = await caller(ctx, request);
-  if (isBanned(user)) throw forbidden("user_banned", "User is banned");
   return authJson(request, await userJson(ctx.sql, user));
 }
 
-async function updateUser(ctx: AuthContext, request: Request): Promise<Response> {
+async function updateUser(ctx: AuthContext, request: Request, client: string): Promise<Response> {
   const { user, sessionId } = await caller(ctx, request);
+  ctx.limits.check("user", client);
   const params = await body(request);
   const data = objectParam(params.data, "data");
+  if (params.app_metadata !== undefined && params.app_metadata !== null) {
+    throw forbidden("not_admin", "Updating app_metadata requires admin privileges");
+  }
+  const newPassword = typeof params.password === "string" && params.password !== "";
+  const newEmail = typeof params.email === "string" && params.email !== "";
+  if (user.is_anonymous && newPassword && !newEmail && !params.phone) {
+    throw unprocessable(
+      "validation_failed",
+      "Updating password of an anonymous user without an email or phone is not allowed",
+    );
+  }
   if (params.password !== undefined && params.password !== null) {
     if (typeof params.password !== "string") {
       throw badRequest("validation_failed", "password must be a string");
@@ -393,6 +461,21 @@ async function updateUser(ctx: AuthContext, request: Request): Promise<Response>
 
 async function requireAdmin(ctx: AuthContext, request: Request): Promise<void> {
   const claims = await claimsOf(ctx, request);
+  // A token that names a session is good only while that session is (as GoTrue checks);
+  // sessionless admin tokens (the service_role key, secret keys) skip this.
+  const sessionId = typeof claims.session_id === "string" ? claims.session_id : "";
+  if (sessionId !== "" && sessionId !== "00000000-0000-0000-0000-000000000000") {
+    if (!UUID.test(sessionId)) {
+      throw forbidden("bad_jwt", "invalid claim: session_id claim must be a UUID");
+    }
+    const [session] = await ctx.sql`select not_after from auth.sessions where id = ${sessionId}`;
+    if (!session) {
+      throw forbidden("session_not_found", "Session from session_id claim in JWT does not exist");
+    }
+    if (session.not_after && new Date(session.not_after) < new Date()) {
+      throw forbidden("session_expired", "Session is no longer valid");
+    }
+  }
   if (!ADMIN_ROLES.has(String(claims.role ?? ""))) {
     throw forbidden("not_admin", "User not allowed");
   }
@@ -409,7 +492,12 @@ async function localToken(ctx: AuthContext, request: Request): Promise<Response>
   return authJson(request, await issueLocalToken(ctx.sql, ctx.signer, ctx.settings, params));
 }
 
-async function route(ctx: AuthContext, request: Request, path: string): Promise<Response> {
+async function route(
+  ctx: AuthContext,
+  request: Request,
+  path: string,
+  client: string,
+): Promise<Response> {
   const method = request.method;
   if (path === "/.well-known/jwks.json" && method === "GET") {
     return Response.json(ctx.jwks, { headers: { "cache-control": "public, max-age=600" } });
@@ -435,11 +523,11 @@ async function route(ctx: AuthContext, request: Request, path: string): Promise<
       saml_enabled: false,
     });
   }
-  if (path === "/signup" && method === "POST") return await signup(ctx, request);
-  if (path === "/token" && method === "POST") return await token(ctx, request);
+  if (path === "/signup" && method === "POST") return await signup(ctx, request, client);
+  if (path === "/token" && method === "POST") return await token(ctx, request, client);
   if (path === "/logout" && method === "POST") return await logout(ctx, request);
   if (path === "/user" && method === "GET") return await getUser(ctx, request);
-  if (path === "/user" && method === "PUT") return await updateUser(ctx, request);
+  if (path === "/user" && method === "PUT") return await updateUser(ctx, request, client);
   if (path === "/_local/token" && method === "POST") return await localToken(ctx, request);
   const admin = /^\/admin\/users(?:\/([^/]+))?\/?$/.exec(path);
   if (admin) {

@@ -3,6 +3,7 @@
  * CLI's defaults where a key is absent.
  */
 import { parse } from "smol-toml";
+import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from "./rate_limits.ts";
 
 export interface AuthSettings {
   siteUrl: string;
@@ -21,6 +22,8 @@ export interface AuthSettings {
   minPasswordLength: number;
   /** Access tokens: the stack's ES256 key (`kid` in the JWKS) or the legacy HS256 secret. */
   signingAlg: "ES256" | "HS256";
+  /** `[auth.rate_limit]` (./rate_limits.ts). */
+  rateLimits: RateLimitSettings;
 }
 
 export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
@@ -34,6 +37,7 @@ export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
   anonymous: false,
   minPasswordLength: 6,
   signingAlg: "ES256",
+  rateLimits: DEFAULT_RATE_LIMITS,
 };
 
 type Table = Record<string, unknown>;
@@ -46,6 +50,7 @@ export function readAuthSettings(
   const root = tomlText === null ? {} : parse(tomlText) as Table;
   const auth = (root.auth ?? {}) as Table;
   const email = (auth.email ?? {}) as Table;
+  const limits = (auth.rate_limit ?? {}) as Table;
   const pick = <T>(
     table: Table,
     key: string,
@@ -96,5 +101,37 @@ export function readAuthSettings(
       1,
     ),
     signingAlg: alg,
+    rateLimits: {
+      signInSignUps: integer(
+        limits,
+        "sign_in_sign_ups",
+        defaults.rateLimits.signInSignUps,
+        "auth.rate_limit",
+        1,
+      ),
+      anonymousUsers: integer(
+        limits,
+        "anonymous_users",
+        defaults.rateLimits.anonymousUsers,
+        "auth.rate_limit",
+        1,
+      ),
+      tokenRefresh: integer(
+        limits,
+        "token_refresh",
+        defaults.rateLimits.tokenRefresh,
+        "auth.rate_limit",
+        1,
+      ),
+      tokenVerifications: integer(
+        limits,
+        "token_verifications",
+        defaults.rateLimits.tokenVerifications,
+        "auth.rate_limit",
+        1,
+      ),
+      emailSent: integer(limits, "email_sent", defaults.rateLimits.emailSent, "auth.rate_limit", 1),
+      mfaChallengeAndVerify: defaults.rateLimits.mfaChallengeAndVerify,
+    },
   };
 }

@@ -1,24 +1,58 @@
 /**
  * The process one function runs in (started by stack/runtime/function_process.ts):
  *
- *   deno run <restricted permissions> function_host.ts <entrypoint file URL>
+ *   deno run <restricted permissions> function_host.ts <entrypoint file URL> <socket path>
  *
- * It imports the function the way the edge runtime does, so both styles work: a module that
- * exports `default { fetch }`, or one that calls `Deno.serve(handler)` itself (the call is
- * captured here instead of listening on a port of its own). Then it serves the function on
- * a free loopback port and prints `{"listening": <port>}` as its first stdout line.
+ * Before the function's code loads, it reads the stack's nonce from stdin (the function never
+ * sees it), takes `Deno.listen` away (a no-op, as on the hosted runtime) and shortens the
+ * function's own /rest/v1 calls. Then it imports the function the way the edge runtime does, so
+ * both styles work: a module that exports `default { fetch }`, or one that calls
+ * `Deno.serve(handler)` (captured here instead of listening), serves it on the Unix socket the
+ * stack chose and prints `{"ready": <nonce>}`. It exits when its stdin (the stack) closes.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { loadConfig } from "../../functions/_shared/mod.ts";
 import { createRestAuthorizer, proxyRest, type RestAuthorizer } from "./rest_auth.ts";
+import { CALL_CHAIN_HEADER, CALL_LIMIT_HEADER } from "./call_chain.ts";
 
 type Handler = (request: Request, info?: unknown) => Response | Promise<Response>;
 
+const [entrypoint, socket] = Deno.args;
+if (!entrypoint || !socket) {
+  console.error("function_host: usage: function_host.ts <entrypoint> <socket>");
+  Deno.exit(2);
+}
+
+/** The stack's nonce (first stdin line); then stdin stays open until the stack is gone. */
+async function readNonceThenWatchStdin(): Promise<string> {
+  const reader = Deno.stdin.readable.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) Deno.exit(0);
+    text += decoder.decode(value, { stream: true });
+  }
+  (async () => {
+    try {
+      while (!(await reader.read()).done) { /* nothing more is ever sent */ }
+    } catch { /* closed */ }
+    Deno.exit(0);
+  })();
+  return text.slice(0, text.indexOf("\n"));
+}
+const nonce = await readNonceThenWatchStdin();
+
+/** The request chain a request belongs to, for the calls its function makes to functions. */
+const chain = new AsyncLocalStorage<string | null>();
+
 /**
- * The function's calls to its own project's /rest/v1 take the short way: the same token rule
- * and body cap the gateway applies (stack/runtime/rest_auth.ts), then PostgREST directly,
- * instead of a second trip through the gateway. Anything else goes out as it would.
+ * Outgoing calls: the function's own /rest/v1 takes the short way (the gateway's token rule
+ * and body cap, then PostgREST directly); a call to its own /functions/v1 carries the request
+ * chain, so the gateway can hold the chain to its budget (a refusal throws RateLimitError, as
+ * on the platform). Anything else goes out untouched.
  */
-function shortenOwnRestCalls(): void {
+function patchFetch(): void {
   const postgrest = Deno.env.get("SUPABASE_INTERNAL_POSTGREST_URL");
   const maxBodyBytes = Number(Deno.env.get("SUPABASE_INTERNAL_MAX_BODY_BYTES") ?? "10485760");
   // Internal settings are the runtime's, not the function's (the CLI hides them too).
@@ -26,13 +60,28 @@ function shortenOwnRestCalls(): void {
     if (name.startsWith("SUPABASE_INTERNAL_")) Deno.env.delete(name);
   }
   const supabaseUrl = Deno.env.get("SUPABASE_URL");
-  if (!postgrest || !supabaseUrl) return;
+  if (!supabaseUrl) return;
   const restBase = new URL("/rest/v1", supabaseUrl).href;
+  const functionsBase = new URL("/functions/v1/", supabaseUrl).href;
   const realFetch = globalThis.fetch;
   let authorize: RestAuthorizer | undefined;
-  globalThis.fetch = (input, init) => {
+  globalThis.fetch = async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-    if (url !== restBase && !url.startsWith(`${restBase}/`) && !url.startsWith(`${restBase}?`)) {
+    if (url.startsWith(functionsBase)) {
+      const id = chain.getStore();
+      const request = new Request(input, init);
+      if (id) request.headers.set(CALL_CHAIN_HEADER, id);
+      const response = await realFetch(request);
+      if (response.status === 429 && response.headers.has(CALL_LIMIT_HEADER)) {
+        await response.body?.cancel();
+        throw new RateLimitError(Number(response.headers.get("retry-after") ?? "60"));
+      }
+      return response;
+    }
+    if (
+      !postgrest ||
+      (url !== restBase && !url.startsWith(`${restBase}/`) && !url.startsWith(`${restBase}?`))
+    ) {
       return realFetch(input, init); // not ours: untouched (no Request built to look at it)
     }
     const request = new Request(input, init);
@@ -48,27 +97,53 @@ function shortenOwnRestCalls(): void {
     });
   };
 }
-shortenOwnRestCalls();
 
-/** The stack keeps this process's stdin open and never writes: end-of-file means it is gone. */
-async function exitWithTheStack(): Promise<void> {
-  try {
-    for await (const _ of Deno.stdin.readable) { /* nothing is ever sent */ }
-  } catch { /* closed */ }
-  Deno.exit(0);
+/** What a call to another function throws once its request chain is over budget. */
+class RateLimitError extends Error {
+  override name = "RateLimitError";
+  constructor(readonly retryAfter: number) {
+    super(
+      `Rate limit exceeded for this request chain: function-to-function calls (retry after ${retryAfter} s)`,
+    );
+  }
 }
-exitWithTheStack();
+// deno-lint-ignore no-explicit-any
+(globalThis as any).RateLimitError = RateLimitError;
+patchFetch();
 
-const entrypoint = Deno.args[0];
-if (!entrypoint) {
-  console.error("function_host: no entrypoint given");
-  Deno.exit(2);
+/** A listener that never accepts: opening sockets in a function is a no-op, as on the platform. */
+function idleListener(options: { hostname?: string; port?: number; path?: string }) {
+  const addr = options.path !== undefined ? { transport: "unix" as const, path: options.path } : {
+    transport: "tcp" as const,
+    hostname: options.hostname ?? "0.0.0.0",
+    port: options.port ?? 0,
+  };
+  let close!: () => void;
+  const closed = new Promise<IteratorResult<never>>((
+    r,
+  ) => (close = () => r({ done: true, value: undefined as never })));
+  return {
+    addr,
+    rid: -1,
+    accept: () =>
+      closed.then(() => Promise.reject(new Deno.errors.BadResource("Listener has been closed"))),
+    close,
+    ref() {},
+    unref() {},
+    [Symbol.asyncIterator]() {
+      return { next: () => closed };
+    },
+    [Symbol.dispose]: () => close(),
+  };
 }
-
-let captured: Handler | null = null;
 const realServe = Deno.serve.bind(Deno);
 // deno-lint-ignore no-explicit-any
-(Deno as any).serve = (...args: unknown[]) => {
+const mutable = Deno as any;
+mutable.listen = idleListener;
+mutable.listenTls = idleListener;
+
+let captured: Handler | null = null;
+mutable.serve = (...args: unknown[]) => {
   const handler = args.find((a) => typeof a === "function") as Handler | undefined ??
     (args.find((a) => typeof a === "object" && a !== null && "handler" in a) as
       | { handler: Handler }
@@ -99,12 +174,12 @@ if (!handler) {
 }
 
 realServe({
-  hostname: "127.0.0.1",
-  port: 0,
-  onListen: ({ port }) => console.log(JSON.stringify({ listening: port })),
+  path: socket,
+  onListen: () => console.log(JSON.stringify({ ready: nonce })),
 }, async (request, info) => {
+  const id = request.headers.get(CALL_CHAIN_HEADER);
   try {
-    return await handler(request, info);
+    return await chain.run(id, () => handler(request, info));
   } catch (error) {
     console.error(`uncaught error: ${(error as Error)?.stack ?? error}`);
     return Response.json(

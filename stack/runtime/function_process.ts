@@ -2,18 +2,38 @@
  * One function in its own Deno process, with the limits the hosted edge runtime applies.
  *
  * Isolation: its own module graph, globals and environment (only what a hosted function
- * gets: the SUPABASE_* variables and the project's secrets); permissions: network, env,
- * reading its own folder, writing a temp dir of its own; no subprocesses, no FFI.
- * `Deno.exit()` ends this process only. Limits: a wall-clock limit per request, a CPU-time
- * limit while requests run (read from /proc), a V8 heap limit. A process that breaks one is
- * killed; its requests get 546 WORKER_LIMIT and the next request gets a fresh process.
+ * gets: the SUPABASE_* variables and the project's secrets); permissions: network (but no
+ * listening on the machine's wildcard or external addresses), env, reading its own folder,
+ * writing a temp dir of its own; no subprocesses, no FFI. `Deno.exit()` ends this process only.
+ *
+ * The stack reaches it over a Unix socket in a folder only the stack's user can enter (not a
+ * TCP port any local process could call past `verify_jwt`), and learns that it is ready from a
+ * line carrying a nonce the stack wrote to the host's stdin before the function's code was
+ * loaded: the function's own output cannot forge it. The same stdin is the lifeline: the host
+ * exits when the stack's end of the pipe closes.
+ *
+ * Limits, watched every 100 ms while the process lives, requests or not:
+ * - wall clock per request;
+ * - CPU time per request (read from /proc), and CPU burnt while no request is in flight (a
+ *   spin after answering, a busy worker thread) drains a bucket of one request's limit that
+ *   refills at a tenth of a core;
+ * - memory: the process's resident memory (V8 heap, ArrayBuffers, WASM memory, worker
+ *   threads) above what it held once loaded, besides V8's own heap limit.
+ * A process that breaks one is killed; its requests get 546 WORKER_LIMIT and the next request
+ * gets a fresh process.
  */
 import type { FunctionSpec, RuntimeSettings } from "./functions_config.ts";
-import { cpuMs } from "./proc_cpu.ts";
+import { cpuMs, residentMb } from "./proc_cpu.ts";
 
 const HOST = new URL("./function_host.ts", import.meta.url).pathname;
 
-export type KillReason = "wall_clock" | "cpu_time" | "memory" | "reload" | "stop";
+export type KillReason =
+  | "wall_clock"
+  | "cpu_time"
+  | "background_cpu"
+  | "memory"
+  | "reload"
+  | "stop";
 
 export interface ProcessOptions {
   spec: FunctionSpec;
@@ -27,7 +47,9 @@ export interface ProcessOptions {
   projectImportMap: string;
   /** Folders besides its own it may read: the modules it imports (functions/, _shared). */
   readable: string[];
-  /** `host:port` to open the V8 inspector on (debugging; disables the wall-clock limit). */
+  /** Addresses it may not listen on or connect to: the wildcards and the machine's own. */
+  deniedHosts: string[];
+  /** `host:port` to open the V8 inspector on (debugging; disables the time limits). */
   inspect?: string;
 }
 
@@ -59,32 +81,54 @@ function passThrough(): Record<string, string> {
 
 /** Bodies up to this size with a content-length are read whole before they are passed on. */
 const SMALL_BODY_BYTES = 64 * 1024;
+const WATCH_MS = 100;
+/** Background CPU refills at this many ms per second (a tenth of a core). */
+const BACKGROUND_REFILL_MS_PER_S = 100;
 
 export class BootError extends Error {}
 export class WorkerLimitError extends Error {}
 export class WorkerExitedError extends Error {}
 
+function nonce(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
 export class FunctionProcess {
   readonly #options: ProcessOptions;
   readonly #child: Deno.ChildProcess;
   readonly #tmp: string;
-  readonly ready: Promise<number>;
+  readonly #sockets: string;
+  readonly #client: Deno.HttpClient;
+  readonly ready: Promise<void>;
   readonly exited: Promise<Deno.CommandStatus>;
-  #port = 0;
+  #ready = false;
   #killed: KillReason | null = null;
   #sawOutOfMemory = false;
   /** In-flight requests, by sequence number (ids only grow): the CPU time when each began. */
   readonly #running = new Map<number, number>();
   #seq = 0;
-  #monitor: ReturnType<typeof setInterval> | undefined;
-  #cpuRead = 0;
-  #cpuReadAt = -Infinity;
+  #watch: ReturnType<typeof setInterval> | undefined;
   #alive = true;
+  #baselineMb: number | null = null;
+  #lastCpu = 0;
+  #lastWatch = performance.now();
+  /** CPU (ms) spent with no request in flight, drained at BACKGROUND_REFILL_MS_PER_S. */
+  #background = 0;
+  /** A request was in flight at some point since the last watch. */
+  #busy = false;
 
   constructor(options: ProcessOptions) {
     this.#options = options;
     const { spec, runtime } = options;
     this.#tmp = Deno.makeTempDirSync({ prefix: `fn-${spec.name}-` });
+    // Made 0700 by makeTempDir: only the stack's own user can reach the socket inside.
+    this.#sockets = Deno.makeTempDirSync({ prefix: `fn-${spec.name}-sock-` });
+    const socket = `${this.#sockets}/http.sock`;
+    this.#client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
     const args = [
       "run",
       // The project's deno.json and lockfile pin what npm: specifiers resolve to.
@@ -92,13 +136,15 @@ export class FunctionProcess {
       ...(spec.importMap === options.projectImportMap ? [] : [`--import-map=${spec.importMap}`]),
       "--no-prompt",
       "--allow-net",
+      ...(options.deniedHosts.length ? [`--deny-net=${options.deniedHosts.join(",")}`] : []),
       "--allow-env",
-      `--allow-read=${[spec.dir, ...options.readable, this.#tmp].join(",")}`,
-      `--allow-write=${this.#tmp}`,
+      `--allow-read=${[spec.dir, ...options.readable, this.#tmp, this.#sockets].join(",")}`,
+      `--allow-write=${this.#tmp},${this.#sockets}`,
       `--v8-flags=--max-old-space-size=${runtime.memoryMb}`,
       ...(options.inspect ? [`--inspect=${options.inspect}`] : []),
       HOST,
       `file://${spec.entrypoint}`,
+      socket,
     ];
     this.#child = new Deno.Command(Deno.execPath(), {
       args,
@@ -110,34 +156,36 @@ export class FunctionProcess {
         TMPDIR: this.#tmp,
         NO_COLOR: "1",
       },
-      // The stack holds this pipe open and never writes to it: when the stack dies, the host
-      // reads end-of-file and exits (function_host.ts), so no function outlives its stack.
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    const secret = nonce();
     const lifeline = this.#child.stdin.getWriter();
+    lifeline.write(new TextEncoder().encode(`${secret}\n`)).catch(() => {});
     this.exited = this.#child.status.then((status) => {
       this.#alive = false;
       lifeline.close().catch(() => {});
-      clearInterval(this.#monitor);
+      clearInterval(this.#watch);
+      this.#client.close();
       Deno.remove(this.#tmp, { recursive: true }).catch(() => {});
+      Deno.remove(this.#sockets, { recursive: true }).catch(() => {});
       return status;
     });
-    let announce: (port: number) => void;
-    this.ready = new Promise<number>((resolve, reject) => {
+    let announce: () => void;
+    this.ready = new Promise<void>((resolve, reject) => {
       announce = resolve;
       this.exited.then((status) => {
-        if (this.#port === 0) {
-          reject(new BootError(`exited with code ${status.code} before serving`));
-        }
+        if (!this.#ready) reject(new BootError(`exited with code ${status.code} before serving`));
       });
     });
     this.ready.catch(() => {});
+    const readyLine = JSON.stringify({ ready: secret });
     this.#pipe(this.#child.stdout, (line) => {
-      if (this.#port === 0 && line.startsWith('{"listening":')) {
-        this.#port = JSON.parse(line).listening;
-        announce(this.#port);
+      if (!this.#ready && line === readyLine) {
+        this.#ready = true;
+        this.#startWatching();
+        announce();
         return;
       }
       options.log(line);
@@ -154,7 +202,7 @@ export class FunctionProcess {
 
   /** Forward one request; the body streams both ways and a client disconnect aborts it. */
   async fetch(request: Request, path: string): Promise<Response> {
-    const port = await this.ready;
+    await this.ready;
     const id = this.#begin();
     const { runtime } = this.#options;
     const wallClock = this.#options.inspect ? undefined : setTimeout(
@@ -163,12 +211,13 @@ export class FunctionProcess {
     );
     let response: Response;
     try {
-      response = await fetch(`http://127.0.0.1:${port}${path}`, {
+      response = await fetch(`http://localhost${path}`, {
         method: request.method,
         headers: request.headers,
         body: request.body,
         redirect: "manual",
         signal: request.signal,
+        client: this.#client,
       });
     } catch (error) {
       clearTimeout(wallClock);
@@ -240,53 +289,85 @@ export class FunctionProcess {
   async #why(error: unknown): Promise<Error> {
     // A process that died mid-request: wait a moment to learn why.
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, 200))]);
-    if (this.#killed === "wall_clock" || this.#killed === "cpu_time") {
-      return new WorkerLimitError(this.#killed);
+    const reason = this.#killed;
+    if (reason === "wall_clock" || reason === "cpu_time" || reason === "background_cpu") {
+      return new WorkerLimitError(reason === "wall_clock" ? "wall_clock" : "cpu_time");
     }
-    if (this.#sawOutOfMemory) return new WorkerLimitError("memory");
+    if (reason === "memory" || this.#sawOutOfMemory) return new WorkerLimitError("memory");
     if (!this.#alive) return new WorkerExitedError("the function's process exited");
     return error instanceof Error ? error : new Error(String(error));
   }
 
-  /**
-   * CPU time is counted per request as the hosted runtime does, which a process serving
-   * several requests at once cannot measure exactly: the oldest request in flight is over
-   * its limit when the CPU the process used since it began exceeds the limit times the
-   * number of requests begun since. A loop in one request trips it; a busy process does not.
-   */
   #begin(): number {
     const id = ++this.#seq;
-    this.#running.set(id, this.#cpuMs());
-    if (this.#monitor === undefined && !this.#options.inspect) {
-      this.#monitor = setInterval(() => {
-        const oldest = this.#running.entries().next().value;
-        if (!oldest) return;
-        const [oldestId, cpuAtStart] = oldest;
-        const allowed = this.#options.runtime.cpuTimeMs * (this.#seq - oldestId + 1);
-        if (this.#cpuMs() - cpuAtStart > allowed) this.kill("cpu_time");
-      }, 50);
-    }
+    this.#busy = true;
+    this.#running.set(id, this.#cpuNow());
     return id;
   }
 
   #end(id: number): void {
     this.#running.delete(id);
-    if (this.#running.size === 0) {
-      clearInterval(this.#monitor);
-      this.#monitor = undefined;
-    }
   }
 
+  #cpuRead = 0;
+  #cpuReadAt = -Infinity;
+
   /**
-   * utime + stime of the process, from /proc (Linux); 0 where there is no /proc. A reading
-   * less than 10 ms old is reused: under load requests begin far more often than that, and
-   * 10 ms of slack is small next to a limit of seconds.
+   * utime + stime of the process (all its threads), from /proc; 0 where there is none. A
+   * reading under 10 ms old is reused: under load requests begin far more often than that.
    */
-  #cpuMs(): number {
+  #cpuNow(): number {
     const now = performance.now();
     if (now - this.#cpuReadAt < 10) return this.#cpuRead;
     this.#cpuReadAt = now;
     return this.#cpuRead = cpuMs(String(this.#child.pid)) ?? 0;
+  }
+
+  #startWatching(): void {
+    if (this.#options.inspect) return; // paused in a debugger is not a runaway
+    this.#baselineMb = residentMb(String(this.#child.pid));
+    this.#lastCpu = this.#cpuNow();
+    this.#lastWatch = performance.now();
+    this.#watch = setInterval(() => this.#check(), WATCH_MS);
+  }
+
+  /** The limits, checked every WATCH_MS for as long as the process lives. */
+  #check(): void {
+    if (!this.#alive) return;
+    const pid = String(this.#child.pid);
+    const { cpuTimeMs, memoryMb } = this.#options.runtime;
+    const resident = residentMb(pid);
+    if (resident !== null && this.#baselineMb !== null && resident - this.#baselineMb > memoryMb) {
+      this.#options.log(
+        `stopped: ${
+          Math.round(resident - this.#baselineMb)
+        } MB in use (memory limit ${memoryMb} MB)`,
+      );
+      return this.kill("memory");
+    }
+    const cpu = this.#cpuNow();
+    const now = performance.now();
+    const spent = cpu - this.#lastCpu;
+    const refill = BACKGROUND_REFILL_MS_PER_S * (now - this.#lastWatch) / 1000;
+    this.#lastCpu = cpu;
+    this.#lastWatch = now;
+    // CPU is counted per request as the hosted runtime does, which a process serving several
+    // requests at once cannot measure exactly: the oldest request in flight is over its limit
+    // when the CPU used since it began exceeds the limit times the requests begun since.
+    const oldest = this.#running.entries().next().value;
+    if (oldest) {
+      const [oldestId, cpuAtStart] = oldest;
+      if (cpu - cpuAtStart > cpuTimeMs * (this.#seq - oldestId + 1)) return this.kill("cpu_time");
+    }
+    const busy = this.#busy || this.#running.size > 0;
+    this.#busy = this.#running.size > 0;
+    this.#background = Math.max(0, this.#background + (busy ? 0 : spent) - refill);
+    if (this.#background > cpuTimeMs) {
+      this.#options.log(
+        `stopped: CPU time with no request in flight (over ${cpuTimeMs} ms, CPU limit)`,
+      );
+      this.kill("background_cpu");
+    }
   }
 
   async #pipe(stream: ReadableStream<Uint8Array>, line: (text: string) => void): Promise<void> {

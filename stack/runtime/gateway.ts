@@ -1,28 +1,49 @@
 /**
- * The API gateway on 127.0.0.1 (54321 by default), routing like a hosted project's:
+ * The API gateway on 127.0.0.1 (54321 by default), routing and gating as a hosted project's
+ * Kong does:
  *
  *   /rest/v1/*                -> PostgREST, after the same checks a function makes
- *                                (./rest_auth.ts): API keys become role JWTs, tokens
- *                                are verified against their issuer entry
- *   /auth/v1/*                -> the local Auth (stack/auth/handler.ts)
- *   /functions/v1/<name>/...  -> functions/<name>/index.ts (`export default { fetch }`)
+ *                                (./rest_auth.ts): API keys become role JWTs, tokens are
+ *                                verified against their issuer entry; preflights answered here
+ *   /auth/v1/*                -> the local Auth (stack/auth/), with a project key, except
+ *                                /verify, /callback, /authorize and the JWKS; 1 MiB bodies
+ *   /functions/v1/<name>/...  -> the function, with the client's address forwarded, its
+ *                                request chain named (./call_chain.ts)
  *   /health                   -> stack health
  *   /_local/...               -> the stack's own routes (`deno task db reset`)
  *
- * Request bodies to /rest/v1 and /functions/v1 are capped (./body_limit.ts).
+ * Routing reads the path of a request whose Host header is a host and nothing else, so a Host
+ * header cannot steer a request to another route. An `apikey` may come in the query string;
+ * it is moved into the header and hidden from what is behind. Bodies are capped
+ * (./body_limit.ts); every answer carries CORS for browsers, errors included.
  */
 import { errorResponse, HttpError } from "../../functions/_shared/mod.ts";
 import { limitBody, tooLarge } from "./body_limit.ts";
+import { CALL_CHAIN_HEADER, CALL_LIMIT_HEADER, type CallChains } from "./call_chain.ts";
+import {
+  apiKeyFromQuery,
+  clientAddress,
+  forwardedHeaders,
+  preflight,
+  validHost,
+  withCors,
+} from "./forwarding.ts";
 import { proxyRest, type RestAuthorizer } from "./rest_auth.ts";
 
 export interface GatewayDeps {
   postgrestUrl: () => string | null;
-  auth: (request: Request, path: string) => Promise<Response>;
+  /** The local Auth, given the path under /auth/v1 and the client's address. */
+  auth: (request: Request, path: string, client: string) => Promise<Response>;
+  /** Whether a value is one of the project's API keys (constant-time, by the caller's ring). */
+  isProjectKey: (value: string) => boolean;
   /** The Authorization header PostgREST gets for a request, or a thrown refusal. */
   restAuthorization: RestAuthorizer;
   /** Largest request body accepted at /rest/v1 and /functions/v1. */
   maxBodyBytes: number;
   functions: FunctionRegistry;
+  callChains: CallChains;
+  /** Peers whose X-Forwarded-For is believed (GATEWAY_TRUSTED_PROXIES). */
+  trustedProxies: ReadonlySet<string>;
   log: (line: string) => void;
   /** Sees every response (tests scan bodies for leaked secrets). */
   observe?: (request: Request, response: Response) => void;
@@ -35,37 +56,13 @@ export interface FunctionRegistry {
   handler(name: string): Promise<((request: Request) => Promise<Response>) | null>;
 }
 
-/** Functions are the folders of functions/ (except _shared) holding an index.ts. */
-export function functionRegistry(dir: URL): FunctionRegistry {
-  const loaded = new Map<string, Promise<(request: Request) => Promise<Response>>>();
-  const names: string[] = [];
-  for (const entry of Deno.readDirSync(dir)) {
-    if (!entry.isDirectory || entry.name.startsWith("_")) continue;
-    try {
-      Deno.statSync(new URL(`${entry.name}/index.ts`, dir));
-      names.push(entry.name);
-    } catch { /* not a function */ }
-  }
-  names.sort();
-  return {
-    names: () => [...names],
-    handler(name) {
-      if (!names.includes(name)) return Promise.resolve(null);
-      let handler = loaded.get(name);
-      if (!handler) {
-        handler = import(new URL(`${name}/index.ts`, dir).href).then((mod) => {
-          const fetchFn = mod.default?.fetch;
-          if (typeof fetchFn !== "function") {
-            throw new Error(`functions/${name}/index.ts must export default { fetch }`);
-          }
-          return fetchFn as (request: Request) => Promise<Response>;
-        });
-        loaded.set(name, handler);
-      }
-      return handler;
-    },
-  };
-}
+/** Supabase Auth's own body limit. */
+const AUTH_MAX_BODY_BYTES = 1024 * 1024;
+/** Auth routes Kong serves without an apikey (links in mails, OAuth redirects, the JWKS). */
+const AUTH_OPEN = ["/verify", "/callback", "/authorize", "/.well-known/jwks.json"];
+const AUTH_EXPOSED_HEADERS = "x-total-count, link, x-supabase-api-version, x-sb-error-code";
+/** Every client of a stack bound to 127.0.0.1 connects from loopback. */
+const PEER = "127.0.0.1";
 
 export function createGateway(deps: GatewayDeps): (request: Request) => Promise<Response> {
   const route = routeRequest(deps);
@@ -80,6 +77,9 @@ export function createGateway(deps: GatewayDeps): (request: Request) => Promise<
 
 function routeRequest(deps: GatewayDeps): (request: Request) => Promise<Response> {
   return async (request) => {
+    if (!validHost(request)) {
+      return errorResponse(new HttpError("bad_request", "The Host header is not a host name."));
+    }
     const url = new URL(request.url);
     const path = url.pathname;
     try {
@@ -92,68 +92,100 @@ function routeRequest(deps: GatewayDeps): (request: Request) => Promise<Response
         });
       }
       if (path.startsWith("/rest/v1/") || path === "/rest/v1") {
-        return await proxyRest(request, url, deps);
+        if (request.method === "OPTIONS") return preflight(request);
+        const keyed = apiKeyFromQuery(request, url);
+        return withCors(await proxyRest(keyed, new URL(keyed.url), deps));
       }
       if (path.startsWith("/auth/v1/")) {
-        // Browsers call Auth from the app's origin: Auth (and Kong before it) allow any origin.
-        if (request.method === "OPTIONS") return authPreflight(request);
-        return withAuthCors(await deps.auth(request, path.slice("/auth/v1".length)));
+        if (request.method === "OPTIONS") return preflight(request);
+        return withCors(
+          await auth(apiKeyFromQuery(request, url), path, deps),
+          AUTH_EXPOSED_HEADERS,
+        );
       }
+      // A function's answers are its own (CORS included); the gateway's refusals get CORS.
       if (path.startsWith("/functions/v1/")) return await fn(request, path, deps);
-      return errorResponse(new HttpError("not_found", "No such route on this local stack."));
+      return withCors(
+        errorResponse(new HttpError("not_found", "No such route on this local stack.")),
+      );
     } catch (error) {
       deps.log(`[gateway] ${request.method} ${path} failed: ${(error as Error).message}`);
-      return errorResponse(
+      return withCors(errorResponse(
         new HttpError("internal_error", "The local gateway failed.", { cause: error }),
-      );
+      ));
     }
   };
+}
+
+/** Kong's key-auth answers, word for word. */
+function keyRefused(message: string, hint: string): Response {
+  return Response.json({ message, hint }, { status: 401 });
+}
+
+async function auth(request: Request, path: string, deps: GatewayDeps): Promise<Response> {
+  const rest = path.slice("/auth/v1".length);
+  if (!AUTH_OPEN.some((open) => rest === open || rest.startsWith(`${open}/`))) {
+    const key = request.headers.get("apikey");
+    if (key === null || key.trim() === "") {
+      return keyRefused(
+        "No API key found in request",
+        "No `apikey` request header or url param was found.",
+      );
+    }
+    if (!deps.isProjectKey(key.trim())) {
+      return keyRefused(
+        "Invalid API key",
+        "Double check your Supabase `anon` or `service_role` API key.",
+      );
+    }
+  }
+  const limited = limitBody(request, AUTH_MAX_BODY_BYTES);
+  if (limited instanceof Response) return limited;
+  const client = clientAddress(request, PEER, deps.trustedProxies);
+  const response = await deps.auth(limited.request, rest, client);
+  if (limited.exceeded()) {
+    await response.body?.cancel();
+    return tooLarge(AUTH_MAX_BODY_BYTES);
+  }
+  return response;
 }
 
 async function fn(request: Request, path: string, deps: GatewayDeps): Promise<Response> {
   const name = path.split("/")[3] ?? "";
   const handler = name ? await deps.functions.handler(name) : null;
   if (!handler) {
-    return withOpenCors(errorResponse(
-      new HttpError("not_found", `No function named "${name}".`, {
-        hint: `Functions here: ${deps.functions.names().join(", ") || "none"}.`,
+    // The platform's answer, which names no other function.
+    return withCors(
+      Response.json({ code: "NOT_FOUND", message: "Requested function was not found" }, {
+        status: 404,
+        headers: { "sb-error-code": "NOT_FOUND" },
       }),
-    ));
+    );
   }
-  const limited = limitBody(request, deps.maxBodyBytes);
-  if (limited instanceof Response) return withOpenCors(limited);
+  const chain = deps.callChains.admit(request.headers.get(CALL_CHAIN_HEADER));
+  if ("retryAfter" in chain) {
+    return withCors(Response.json({
+      code: "rate_limit_exceeded",
+      message: "Function-to-function calls of this request chain are over their budget.",
+    }, {
+      status: 429,
+      headers: { [CALL_LIMIT_HEADER]: "function-calls", "retry-after": String(chain.retryAfter) },
+    }));
+  }
+  const headers = forwardedHeaders(
+    request.headers,
+    clientAddress(request, PEER, deps.trustedProxies),
+  );
+  headers.set(CALL_CHAIN_HEADER, chain.id);
+  const limited = limitBody(
+    new Request(request, { headers }),
+    deps.maxBodyBytes,
+  );
+  if (limited instanceof Response) return withCors(limited);
   const response = await handler(limited.request);
   if (limited.exceeded()) {
     await response.body?.cancel();
-    return withOpenCors(tooLarge(deps.maxBodyBytes));
+    return withCors(tooLarge(deps.maxBodyBytes));
   }
-  return response;
-}
-
-const AUTH_EXPOSED_HEADERS = "x-total-count, link, x-supabase-api-version, x-sb-error-code";
-
-function authPreflight(request: Request): Response {
-  return new Response(null, {
-    status: 204,
-    headers: {
-      "access-control-allow-origin": "*",
-      "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
-      "access-control-allow-headers": request.headers.get("access-control-request-headers") ??
-        "authorization, apikey, content-type, x-client-info, x-supabase-api-version",
-      "access-control-max-age": "86400",
-    },
-  });
-}
-
-function withAuthCors(response: Response): Response {
-  const headers = new Headers(response.headers);
-  headers.set("access-control-allow-origin", "*");
-  headers.set("access-control-expose-headers", AUTH_EXPOSED_HEADERS);
-  return new Response(response.body, { status: response.status, headers });
-}
-
-/** Gateway answers for functions carry CORS, as the function's own answers would. */
-function withOpenCors(response: Response): Response {
-  response.headers.set("access-control-allow-origin", "*");
   return response;
 }

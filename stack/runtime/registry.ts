@@ -84,6 +84,7 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
     closed: false,
     pending: Promise.resolve() as Promise<unknown>,
     jwks: createLocalJWKSet({ keys: [options.signingJwk] }),
+    deniedHosts: deniedHosts(),
     secretKey: new TextEncoder().encode(options.jwtSecret),
   };
   state.layout = read(state);
@@ -201,6 +202,20 @@ interface RuntimeState {
   pending: Promise<unknown>;
   jwks: ReturnType<typeof createLocalJWKSet>;
   secretKey: Uint8Array;
+  /** What functions may not listen on or connect to (see deniedHosts()). */
+  deniedHosts: string[];
+}
+
+/**
+ * The wildcard addresses and this machine's own non-loopback ones: a function cannot listen
+ * on them (the platform gives functions no sockets to listen on). Loopback stays reachable:
+ * the stack itself (SUPABASE_URL) is there.
+ */
+function deniedHosts(): string[] {
+  const own = Deno.networkInterfaces()
+    .map((i) => i.address)
+    .filter((a) => a !== "127.0.0.1" && a !== "::1" && !a.startsWith("127."));
+  return [...new Set(["0.0.0.0", "::", ...own])].map((a) => (a.includes(":") ? `[${a}]` : a));
 }
 
 function read(state: RuntimeState): FunctionsLayout {
@@ -229,6 +244,7 @@ function spawn(state: RuntimeState, spec: FunctionSpec): FunctionProcess {
     env: { ...state.options.baseEnv, ...state.secrets },
     denoDir: state.denoDir,
     readable: [state.options.functionsDir, spec.importMap],
+    deniedHosts: state.deniedHosts,
     denoConfig: state.options.denoConfig,
     projectImportMap: state.options.importMap,
     log: (line) => state.options.log(`[fn:${spec.name}] ${line}`),

@@ -79,8 +79,21 @@ export function createRestAuthorizer(options: RestAuthOptions): RestAuthorizer {
           "Invalid API key",
         );
       }
-      if (bearer === null || bearerIsKey) {
-        return `Bearer ${match.kind === "secret" ? options.serviceRoleToken : options.anonToken}`;
+      // The bearer decides, as on a hosted project: `apikey` opens the door, and a key in the
+      // Authorization header (a legacy anon or service_role JWT) names the role itself.
+      const decides = bearer !== null && bearerIsKey
+        ? ring.match(bearer)
+        : bearer === null
+        ? match
+        : undefined;
+      if (decides === null) {
+        throw new GatewayKeyError(
+          "Double check your Supabase `anon` or `service_role` API key.",
+          "Invalid API key",
+        );
+      }
+      if (decides) {
+        return `Bearer ${decides.kind === "secret" ? options.serviceRoleToken : options.anonToken}`;
       }
     }
     const identity = verifier.lookup(bearer!) ?? await verifier.verify(bearer!);

@@ -32,6 +32,19 @@ export interface StackContext {
 }
 
 export const LOGTO_AUDIENCE = "https://api.edge-auth.test";
+
+/**
+ * Auth's rate limits for stacks many tests share: every test connects from 127.0.0.1, so the
+ * CLI's defaults would throttle the suite itself. tests/hardening_test.ts checks the limits.
+ */
+export const SUITE_RATE_LIMITS = {
+  signInSignUps: 1_000_000,
+  anonymousUsers: 1_000_000,
+  tokenRefresh: 1_000_000,
+  tokenVerifications: 1_000_000,
+  emailSent: 1_000_000,
+  mfaChallengeAndVerify: 1_000_000,
+};
 export const ACME_AUDIENCE = "proj-a";
 
 /** Start the providers, and describe the env the stack needs to trust them. */
@@ -128,6 +141,7 @@ export async function privateStack(): Promise<{
     dataDir: null,
     keysPath: null,
     functionEnv: providers.functionEnv,
+    authSettings: { rateLimits: SUITE_RATE_LIMITS },
     log: (line) => logs.push(line),
   });
   return {
