@@ -16,6 +16,8 @@
  *      when BENCH_DATABASE_URL or TEST_DATABASE_URL is set) x HS256 / ES256 x PostgREST
  *      directly, /rest/v1, a function
  *  10. stack boot: a new stack on a new cluster (copied from the template) and on an existing one
+ *  11. a misbehaving function next to `me`: `me`'s latency while another function burns CPU
+ *      after answering, allocates memory outside the V8 heap, or calls itself without end
  */
 import { parseArgs } from "node:util";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
@@ -23,6 +25,10 @@ import { freePort } from "../stack/db/ports.ts";
 import { type Stack, startStack } from "../stack/start.ts";
 import { createRestAuthorizer } from "../stack/runtime/rest_auth.ts";
 import { CpuGroups, processes } from "./cpu.ts";
+import { SUITE_RATE_LIMITS } from "../tests/helpers/stack.ts";
+
+/** The bench drives Auth from one address far past [auth.rate_limit]'s defaults. */
+const BENCH_AUTH = { rateLimits: SUITE_RATE_LIMITS };
 
 const USAGE = [
   "usage: deno task bench [--quick] [--write] [--only verify|http|cold|stack|matrix]",
@@ -32,9 +38,10 @@ const USAGE = [
   "           cold (cold start), stack (me, /rest/v1, Auth, function isolation),",
   "           matrix (the full request path: embedded PostgreSQL and BENCH_DATABASE_URL x",
   "           HS256/ES256 x PostgREST directly, /rest/v1, /functions/v1/me),",
-  "           boot (stack start on a new and on an existing cluster)",
+  "           boot (stack start on a new and on an existing cluster),",
+  "           misbehave (`me` latency while another function spins, allocates, recurses)",
 ].join("\n");
-const SCENARIOS = ["verify", "http", "cold", "stack", "matrix", "boot"];
+const SCENARIOS = ["verify", "http", "cold", "stack", "matrix", "boot", "misbehave"];
 let flags;
 try {
   flags = parseArgs({
@@ -120,6 +127,7 @@ async function fullPath(label: string, databaseUrl?: string): Promise<Row[]> {
     dataDir: null,
     keysPath: null,
     log: () => {},
+    authSettings: BENCH_AUTH,
     ...(databaseUrl ? { databaseUrl, reset: true } : {}),
   });
   const out: Row[] = [];
@@ -565,6 +573,7 @@ if (want("stack")) {
     dataDir: null,
     keysPath: null,
     log: () => {},
+    authSettings: BENCH_AUTH,
     functionIsolation: "in-process",
     functionEnv: {
       AUTH_ISSUERS: JSON.stringify([{
@@ -691,11 +700,30 @@ if (want("stack")) {
     }
   }));
   const signInsPerSecond = signIns / ((performance.now() - signInStart) / 1000);
+  // A failed sign-in must not tell whether the address exists: a seeded user (pgcrypto's
+  // cost-6 hash) against an unknown address, wrong password both times.
+  const failing = async (email: string) => {
+    const r = await fetch(`${authUrl}/token?grant_type=password`, {
+      method: "POST",
+      headers: { apikey: stack.status.publishable_key, "content-type": "application/json" },
+      body: JSON.stringify({ email, password: "not-the-password" }),
+    });
+    await r.body?.cancel();
+    if (r.status !== 400) throw new Error(`failed sign-in answered ${r.status}`);
+  };
+  const knownFailMs = await timed(quick ? 5 : 20, () => failing("ada@example.com"));
+  const unknownFailMs = await timed(quick ? 5 : 20, () => failing("nobody-here@example.com"));
   await stack.stop();
 
   // ---------------------------------------------------------------- 8. function isolation
   console.error("bench: functions in their own processes...");
-  const isolated = await startStack({ port: 0, dataDir: null, keysPath: null, log: () => {} });
+  const isolated = await startStack({
+    port: 0,
+    dataDir: null,
+    keysPath: null,
+    log: () => {},
+    authSettings: BENCH_AUTH,
+  });
   const isolatedToken = await stackToken(isolated);
   const firstCallStart = performance.now();
   const firstCall = await fetch(`${isolated.status.functions_url}/me`, {
@@ -804,6 +832,14 @@ if (want("stack")) {
   ]);
 
   rows.push([
+    "failed sign-in, known address (seeded, bcrypt cost 6) vs unknown address, median",
+    `${knownFailMs.toFixed(1)} ms vs ${unknownFailMs.toFixed(1)} ms`,
+    "an address's existence must not show in the time",
+    `${x(knownFailMs / unknownFailMs)} the time`,
+    "0.8-1.25x",
+    verdict(knownFailMs / unknownFailMs >= 0.8 && knownFailMs / unknownFailMs <= 1.25),
+  ]);
+  rows.push([
     "full `me` over HTTP, function in its own process (16 concurrent)",
     `${Math.round(meIsolated.rps)} req/s`,
     `imported into the stack's process: ${Math.round(meHttp.rps)} req/s`,
@@ -896,6 +932,114 @@ if (want("boot")) {
     "warm <= 2 s",
     verdict(median(warm) <= 2000),
   ]);
+}
+
+if (want("misbehave")) {
+  // ---------------------------------------------------------------- 11. a misbehaving neighbour
+  console.error("bench: me next to a misbehaving function...");
+  const dir = await Deno.makeTempDir({ prefix: "edge-bench-misbehave-" });
+  await new Deno.Command("cp", { args: ["-r", "functions", "supabase", "import_map.json", dir] })
+    .output();
+  const BAD: Record<string, string> = {
+    "spin-after": `export default { fetch: () => {
+  setTimeout(() => { for (;;) { /* burn */ } }, 10);
+  return new Response("answered");
+} };`,
+    buffers: `export default { fetch: async () => {
+  const keep: Uint8Array[] = [];
+  for (;;) { keep.push(new Uint8Array(16 << 20).fill(1)); await new Promise((r) => setTimeout(r, 5)); }
+} };`,
+    recurse: `export default { fetch: async () => {
+  const r = await fetch(Deno.env.get("SUPABASE_URL") + "/functions/v1/recurse");
+  return new Response(r.body, { status: r.status });
+} };`,
+  };
+  for (const [name, code] of Object.entries(BAD)) {
+    await Deno.mkdir(`${dir}/functions/${name}`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/functions/${name}/index.ts`, code);
+    await Deno.writeTextFile(
+      `${dir}/supabase/config.toml`,
+      `\n[functions.${name}]\nverify_jwt = false\n`,
+      { append: true },
+    );
+  }
+  const stack = await startStack({
+    port: 0,
+    dataDir: null,
+    keysPath: null,
+    functionsDir: `${dir}/functions`,
+    configToml: `${dir}/supabase/config.toml`,
+    authSettings: BENCH_AUTH,
+    log: () => {},
+  });
+  try {
+    const token = await stackToken(stack);
+    const me = async () => {
+      const t = performance.now();
+      const r = await fetch(`${stack.status.functions_url}/me`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      await r.body?.cancel();
+      if (r.status !== 200) {
+        throw new Error(`me answered ${r.status} next to a misbehaving function`);
+      }
+      return performance.now() - t;
+    };
+    const latency = async () => {
+      const times: number[] = [];
+      const until = performance.now() + (quick ? 2000 : 5000);
+      while (performance.now() < until) times.push(await me());
+      return median(times);
+    };
+    for (let i = 0; i < 20; i++) await me(); // warm
+    const idleBefore = await latency();
+    const measured: [string, number, Record<number, number>][] = [];
+    for (const name of Object.keys(BAD)) {
+      const statuses: Record<number, number> = {};
+      let driving = true;
+      // Set it off again and again: each time the runtime stops it, it comes back.
+      const driver = (async () => {
+        while (driving) {
+          const r = await fetch(`${stack.status.functions_url}/${name}`).catch(() => null);
+          if (r) {
+            statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+            await r.body?.cancel();
+          }
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 500));
+      const busy = await latency();
+      driving = false;
+      await driver;
+      console.error(`bench: ${name} answered ${JSON.stringify(statuses)}`);
+      measured.push([name, busy, statuses]);
+    }
+    // Idle again at the end: the lower of the two is the baseline (the stricter ratio).
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = Math.min(idleBefore, await latency());
+    for (const [name, busy, statuses] of measured) {
+      rows.push([
+        `\`me\` median latency while a function ${
+          {
+            "spin-after": "spins after answering",
+            buffers: "allocates ArrayBuffers",
+            recurse: "calls itself",
+          }[name]
+        }`,
+        `${busy.toFixed(1)} ms`,
+        `idle: ${idle.toFixed(1)} ms; it answered ${
+          Object.entries(statuses).map(([k, v]) => `${v}x ${k}`).join(", ")
+        }`,
+        `${x(busy / idle)} the time`,
+        "<= 2x",
+        verdict(busy / idle <= 2),
+      ]);
+    }
+  } finally {
+    await stack.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
 }
 
 await jwksServer.shutdown();

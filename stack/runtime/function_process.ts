@@ -200,6 +200,15 @@ export class FunctionProcess {
     return this.#alive;
   }
 
+  #reported = false;
+
+  /** True the first time only: a process stopped by a limit is reported once. */
+  firstReport(): boolean {
+    if (this.#reported) return false;
+    this.#reported = true;
+    return true;
+  }
+
   /** Forward one request; the body streams both ways and a client disconnect aborts it. */
   async fetch(request: Request, path: string): Promise<Response> {
     await this.ready;

@@ -176,7 +176,10 @@ async function serveFunction(
     if (oneshotPolicy) process.kill("stop");
     if (error instanceof BootError) return edgeError("BOOT_ERROR");
     if (error instanceof WorkerLimitError) {
-      state.options.log(`[functions] ${spec.name} stopped: ${error.message} limit`);
+      // Once per process, however many of its requests the stop ended.
+      if (process.firstReport()) {
+        state.options.log(`[functions] ${spec.name} stopped: ${error.message} limit`);
+      }
       return edgeError("WORKER_LIMIT");
     }
     if (error instanceof WorkerExitedError) return edgeError("WORKER_ERROR");
