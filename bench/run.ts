@@ -959,7 +959,7 @@ if (want("misbehave")) {
     await Deno.writeTextFile(`${dir}/functions/${name}/index.ts`, code);
     await Deno.writeTextFile(
       `${dir}/supabase/config.toml`,
-      `\n[functions.${name}]\nverify_jwt = false\n`,
+      `\n[functions.${name}]\nverify_jwt = false\nentrypoint = "../functions/${name}/index.ts"\n`,
       { append: true },
     );
   }
@@ -967,7 +967,6 @@ if (want("misbehave")) {
     port: 0,
     dataDir: null,
     keysPath: null,
-    functionsDir: `${dir}/functions`,
     configToml: `${dir}/supabase/config.toml`,
     authSettings: BENCH_AUTH,
     log: () => {},

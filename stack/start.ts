@@ -46,8 +46,12 @@ export interface StackOptions {
    * or imported into the stack's process (the bench compares the two).
    */
   functionIsolation?: "process" | "in-process";
-  /** Where functions live (default `functions/`) and their secrets file (default `functions/.env`). */
+  /**
+   * Functions are found as the Supabase CLI finds them, from `configToml` (supabase/functions/
+   * and [functions.<name>] blocks); `functionsDir` is only where in-process functions live.
+   */
   functionsDir?: string;
+  /** The functions' secrets (default supabase/functions/.env, as the CLI reads it). */
   envFile?: string;
   /** supabase/config.toml to read (tests point this at their own). */
   configToml?: string;
@@ -338,16 +342,15 @@ async function startFunctions(
     maxBodyBytes: number;
   },
 ): Promise<{ functions: FunctionRegistry; runtime: ProcessRuntime | null }> {
-  const functionsDir = options.functionsDir ?? new URL("functions", root).pathname;
   if (options.functionIsolation === "in-process") {
+    const functionsDir = options.functionsDir ?? new URL("functions", root).pathname;
     return { functions: functionRegistry(new URL(`file://${functionsDir}/`)), runtime: null };
   }
   const runtime = await startProcessRuntime({
-    functionsDir,
     configToml: given.configTomlPath,
     importMap: new URL("import_map.json", root).pathname,
     denoConfig: new URL("deno.json", root).pathname,
-    envFile: options.envFile ?? `${functionsDir}/.env`,
+    ...(options.envFile ? { envFile: options.envFile } : {}),
     // Inside a function, SUPABASE_URL is the gateway, as on the platform; its own /rest/v1
     // calls go straight to PostgREST after the same checks (function_host.ts).
     baseEnv: {

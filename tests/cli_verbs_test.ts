@@ -109,7 +109,6 @@ Deno.test({
         port: 0,
         dataDir: null,
         keysPath: null,
-        functionsDir: `${scratch}/functions`,
         configToml: `${scratch}/supabase/config.toml`,
         log: (line) => logs.push(line),
       });

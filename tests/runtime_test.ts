@@ -192,9 +192,6 @@ export default { fetch: () => new Response("real") };
 const CONFIG = `
 [edge_runtime]
 policy = "per_worker"
-wall_clock_limit_sec = 2
-cpu_time_limit_ms = 500
-memory_limit_mb = 64
 ${
   Object.keys(FILES).filter((f) => !f.startsWith("_") && !f.startsWith("secure"))
     .map((f) => `[functions.${f.split("/")[0]}]\nverify_jwt = false\n`).join("\n")
@@ -222,9 +219,13 @@ async function theStack(): Promise<Stack> {
     port: 0,
     dataDir: null,
     keysPath: null,
-    functionsDir: fns,
     configToml: `${dir}/config.toml`,
-    functionEnv: { FUNCTION_CALLS_PER_MINUTE: "10" },
+    functionEnv: {
+      FUNCTION_CALLS_PER_MINUTE: "10",
+      FUNCTIONS_WALL_CLOCK_LIMIT_SEC: "2",
+      FUNCTIONS_CPU_TIME_LIMIT_MS: "500",
+      FUNCTIONS_MEMORY_LIMIT_MB: "64",
+    },
     log: (line) => logs.push(line),
   });
   return stack;
@@ -597,7 +598,6 @@ Deno.test({
       port: 0,
       dataDir: null,
       keysPath: null,
-      functionsDir: fns,
       configToml: `${dir}/config.toml`,
       inspectFunction: "served",
       log: (line) => logs.push(line),

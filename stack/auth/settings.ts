@@ -84,7 +84,14 @@ export function readAuthSettings(
     rotation: pick(auth, "enable_refresh_token_rotation", "boolean", defaults.rotation, "auth"),
     reuseInterval: integer(auth, "refresh_token_reuse_interval", defaults.reuseInterval, "auth", 0),
     signup: pick(auth, "enable_signup", "boolean", defaults.signup, "auth"),
-    emailProvider: pick(email, "enable_signup", "boolean", defaults.emailProvider, "auth.email"),
+    // `enabled` (CLI 3) or `enable_signup` (CLI 2, deprecated in 3); default on.
+    emailProvider: pick(
+      email,
+      "enabled",
+      "boolean",
+      pick(email, "enable_signup", "boolean", defaults.emailProvider, "auth.email"),
+      "auth.email",
+    ),
     confirmations: pick(
       email,
       "enable_confirmations",

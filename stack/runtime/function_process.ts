@@ -24,6 +24,7 @@
  */
 import type { FunctionSpec, RuntimeSettings } from "./functions_config.ts";
 import { cpuMs, residentMb } from "./proc_cpu.ts";
+import { EDGE_TYPES_PATH, importMapFlags } from "./import_maps.ts";
 
 const HOST = new URL("./function_host.ts", import.meta.url).pathname;
 
@@ -131,14 +132,27 @@ export class FunctionProcess {
     this.#client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
     const args = [
       "run",
-      // The project's deno.json and lockfile pin what npm: specifiers resolve to.
-      `--config=${options.denoConfig}`,
-      ...(spec.importMap === options.projectImportMap ? [] : [`--import-map=${spec.importMap}`]),
+      ...importMapFlags({
+        importMap: spec.importMap,
+        projectImportMap: options.projectImportMap,
+        denoConfig: options.denoConfig,
+        dir: this.#sockets,
+      }),
       "--no-prompt",
       "--allow-net",
       ...(options.deniedHosts.length ? [`--deny-net=${options.deniedHosts.join(",")}`] : []),
       "--allow-env",
-      `--allow-read=${[spec.dir, ...options.readable, this.#tmp, this.#sockets].join(",")}`,
+      `--allow-read=${
+        [
+          spec.dir,
+          ...options.readable,
+          ...spec.staticFiles,
+          EDGE_TYPES_PATH,
+          this.#tmp,
+          this.#sockets,
+        ]
+          .join(",")
+      }`,
       `--allow-write=${this.#tmp},${this.#sockets}`,
       `--v8-flags=--max-old-space-size=${runtime.memoryMb}`,
       ...(options.inspect ? [`--inspect=${options.inspect}`] : []),

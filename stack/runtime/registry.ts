@@ -28,12 +28,13 @@ import {
 } from "./functions_config.ts";
 
 export interface RuntimeOptions {
-  functionsDir: string;
   configToml: string;
+  /** The project's import map (import_map.json). */
   importMap: string;
   /** The project's deno.json (lockfile and npm resolution). */
   denoConfig: string;
-  envFile: string;
+  /** The functions' secrets (default: supabase/functions/.env, as the CLI reads it). */
+  envFile?: string;
   /** What every function's environment holds before the env file (SUPABASE_URL, keys...). */
   baseEnv: Record<string, string>;
   /** For verify_jwt: the legacy secret and the stack's public signing key. */
@@ -86,6 +87,8 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
     jwks: createLocalJWKSet({ keys: [options.signingJwk] }),
     deniedHosts: deniedHosts(),
     secretKey: new TextEncoder().encode(options.jwtSecret),
+    misfits: new Set<string>(),
+    legacyEnvNoted: false,
   };
   state.layout = read(state);
   state.secrets = loadSecrets(state);
@@ -97,7 +100,8 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
       // that has an index.ts costs a re-read: unknown names (typos, scanners) cost one stat.
       if (
         !state.layout.functions.has(name) && !state.layout.disabled.has(name) &&
-        FUNCTION_NAME.test(name) && isFile(`${options.functionsDir}/${name}/index.ts`)
+        FUNCTION_NAME.test(name) &&
+        isFile(`${dirOf(options.configToml)}/functions/${name}/index.ts`)
       ) {
         try {
           state.layout = read(state);
@@ -125,10 +129,16 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
   };
 }
 
-/** Watch the functions folder, the import map and config.toml; reload 150 ms after a burst. */
+/**
+ * Watch config.toml's folder (supabase/functions among it), every folder holding functions,
+ * the import map and the env file; reload 150 ms after a burst. What the CLI keeps there that
+ * functions never import (migrations, .temp, .branches) is not a reason to reload.
+ */
 function watchSources(state: RuntimeState): Deno.FsWatcher {
   const { options } = state;
-  const watched = [options.functionsDir, options.importMap, options.configToml].filter((p) => {
+  const configDir = dirOf(options.configToml);
+  const candidates = [configDir, ...state.layout.roots, options.importMap, envFile(state)];
+  const watched = [...new Set(candidates)].filter((p) => {
     try {
       Deno.statSync(p);
       return true;
@@ -143,7 +153,12 @@ function watchSources(state: RuntimeState): Deno.FsWatcher {
     try {
       for await (const event of watcher) {
         if (event.kind === "access") continue;
-        batch.push(...event.paths);
+        const relevant = event.paths.filter((p) =>
+          !/\/supabase\/(migrations|\.temp|\.branches|seed\.sql)(\/|$)/.test(p) &&
+          !p.startsWith(`${configDir}/migrations/`) && !p.startsWith(`${configDir}/.temp/`)
+        );
+        if (relevant.length === 0) continue;
+        batch.push(...relevant);
         clearTimeout(timer);
         timer = setTimeout(() => {
           const paths = [...new Set(batch)];
@@ -207,6 +222,10 @@ interface RuntimeState {
   secretKey: Uint8Array;
   /** What functions may not listen on or connect to (see deniedHosts()). */
   deniedHosts: string[];
+  /** The misfits last named (each is logged once). */
+  misfits: Set<string>;
+  /** The legacy functions/.env notice was given. */
+  legacyEnvNoted: boolean;
 }
 
 /**
@@ -222,21 +241,50 @@ function deniedHosts(): string[] {
 }
 
 function read(state: RuntimeState): FunctionsLayout {
-  return readFunctionsLayout({
-    functionsDir: state.options.functionsDir,
+  const layout = readFunctionsLayout({
     configToml: state.options.configToml,
-    defaultImportMap: state.options.importMap,
+    projectImportMap: state.options.importMap,
+    env: (name) => state.options.baseEnv[name] ?? Deno.env.get(name),
   });
+  // Named once each, at start and whenever the set changes.
+  const now = layout.misfits.map((m) => `${m.problem} (${m.fix})`);
+  for (const line of now) {
+    if (!state.misfits.has(line)) state.options.log(`[functions] ${line}`);
+  }
+  state.misfits = new Set(now);
+  return layout;
 }
 
-function loadSecrets(state: RuntimeState): Record<string, string> {
-  const { env, skipped } = readEnvFile(state.options.envFile);
-  for (const name of skipped) {
-    state.options.log(
-      `[functions] ${state.options.envFile}: ${name} skipped (SUPABASE_ names are the platform's)`,
-    );
+/** The env file: the one given, else the CLI's supabase/functions/.env (or ./functions/.env). */
+function envFile(state: RuntimeState): string {
+  if (state.options.envFile) return state.options.envFile;
+  const configDir = dirOf(state.options.configToml);
+  const cli = `${configDir}/functions/.env`;
+  const legacy = `${dirOf(configDir)}/functions/.env`;
+  if (!isFile(cli) && isFile(legacy)) {
+    if (!state.legacyEnvNoted) {
+      state.legacyEnvNoted = true;
+      state.options.log(
+        `[functions] reading ${legacy}: the Supabase CLI reads supabase/functions/.env; move it there`,
+      );
+    }
+    return legacy;
   }
-  return env;
+  return cli;
+}
+
+/** `[edge_runtime.secrets]`, then the env file (which wins). */
+function loadSecrets(state: RuntimeState): Record<string, string> {
+  const file = envFile(state);
+  const { env, skipped } = readEnvFile(file);
+  for (const name of skipped) {
+    state.options.log(`[functions] ${file}: ${name} skipped (SUPABASE_ names are the platform's)`);
+  }
+  return { ...state.layout.secrets, ...env };
+}
+
+function dirOf(path: string): string {
+  return path.replace(/\/[^/]*$/, "");
 }
 
 function spawn(state: RuntimeState, spec: FunctionSpec): FunctionProcess {
@@ -246,7 +294,8 @@ function spawn(state: RuntimeState, spec: FunctionSpec): FunctionProcess {
     runtime: state.layout.runtime,
     env: { ...state.options.baseEnv, ...state.secrets },
     denoDir: state.denoDir,
-    readable: [state.options.functionsDir, spec.importMap],
+    // Its folder's siblings too (a shared folder such as _shared), and its import map.
+    readable: [dirOf(spec.dir), spec.importMap],
     deniedHosts: state.deniedHosts,
     denoConfig: state.options.denoConfig,
     projectImportMap: state.options.importMap,
@@ -281,14 +330,18 @@ function processFor(state: RuntimeState, spec: FunctionSpec): FunctionProcess {
 /** Reload what a change touches: its own function, or all (shared code, config, state.secrets). */
 function reload(state: RuntimeState, paths: string[]): void {
   if (state.closed) return;
-  const touched = new Set<string>();
+  // A path inside one function's folder reloads that function; anything else (shared code,
+  // config.toml, the import map, the env file) reloads them all.
+  const changed = new Map<string, string[]>();
   let all = false;
+  const shared: string[] = [];
   for (const path of paths) {
-    const inside = path.startsWith(`${state.options.functionsDir}/`)
-      ? path.slice(state.options.functionsDir.length + 1).split("/")[0]!
-      : null;
-    if (inside && state.layout.functions.has(inside)) touched.add(inside);
-    else all = true;
+    const owner = [...state.layout.functions.values()].find((f) => path.startsWith(`${f.dir}/`));
+    if (owner) changed.set(owner.name, [...changed.get(owner.name) ?? [], path]);
+    else {
+      all = true;
+      shared.push(path);
+    }
   }
   try {
     state.layout = read(state);
@@ -297,10 +350,12 @@ function reload(state: RuntimeState, paths: string[]): void {
     state.options.log(`[functions] not reloaded: ${(error as Error).message}`);
     return;
   }
-  const names = all ? [...state.live.keys()] : [...touched].filter((n) => state.live.has(n));
-  const why = paths.map((p) => p.replace(`${state.options.functionsDir}/`, "functions/")).join(
-    ", ",
-  );
+  const names = all ? [...state.live.keys()] : [...changed.keys()].filter((n) => state.live.has(n));
+  // Paths as the project names them: from the folder holding supabase/ (or config.toml).
+  const configDir = dirOf(state.options.configToml);
+  const project = `${configDir.endsWith("/supabase") ? dirOf(configDir) : configDir}/`;
+  const why = (name: string) =>
+    [...(changed.get(name) ?? []), ...shared].map((p) => p.replace(project, "")).join(", ");
   const work = names.map(async (name) => {
     const old = state.live.get(name);
     const spec = state.layout.functions.get(name);
@@ -311,7 +366,7 @@ function reload(state: RuntimeState, paths: string[]): void {
     }
     const next = spawn(state, spec);
     state.live.set(name, next);
-    state.options.log(`[functions] reloading ${name} (${why} changed)`);
+    state.options.log(`[functions] reloading ${name} (${why(name)} changed)`);
     await next.ready.catch(() => {});
     await old?.retire();
   });
