@@ -16,7 +16,10 @@ export interface StackKeys {
   serviceRoleKey: string;
   publishableKey: string;
   secretKey: string;
+  /** The key access tokens are signed with (ES256, or RS256 from a signing_keys_path file). */
   signingKey: JWK & { kid: string };
+  /** Further keys of a signing_keys_path file: published and trusted, not signing. */
+  otherSigningKeys?: (JWK & { kid: string })[];
   dbPassword: string;
 }
 
@@ -66,6 +69,48 @@ export async function loadOrCreateKeys(path: string): Promise<StackKeys> {
 /** The public half of the signing key, as published at /auth/v1/.well-known/jwks.json. */
 export function publicSigningJwk(keys: StackKeys): JWK & { kid: string } {
   return publicPart(keys.signingKey) as JWK & { kid: string };
+}
+
+/** Every signing key's public half: what the JWKS publishes and every door trusts. */
+export function publicSigningJwks(keys: StackKeys): (JWK & { kid: string })[] {
+  return [keys.signingKey, ...(keys.otherSigningKeys ?? [])].map((k) =>
+    publicPart(k) as JWK & { kid: string }
+  );
+}
+
+/** The asymmetric algorithm a signing key signs with. */
+export function signingAlg(key: JWK): "ES256" | "RS256" {
+  if (key.alg === "RS256" || key.kty === "RSA") return "RS256";
+  return "ES256";
+}
+
+/**
+ * The project's own keys where config.toml names them, over the generated ones: `[auth]
+ * jwt_secret` (the legacy keys are signed with it) and the keys of `signing_keys_path` (a JSON
+ * array of private JWKs, as `supabase gen signing-key` writes it: the first signs).
+ */
+export async function withProjectKeys(
+  keys: StackKeys,
+  project: { jwtSecret?: string; signingKeys?: JWK[] },
+): Promise<StackKeys> {
+  const out = { ...keys };
+  if (project.jwtSecret !== undefined && project.jwtSecret !== keys.jwtSecret) {
+    out.jwtSecret = project.jwtSecret;
+    out.anonKey = await legacyKey(project.jwtSecret, "anon");
+    out.serviceRoleKey = await legacyKey(project.jwtSecret, "service_role");
+  }
+  if (project.signingKeys && project.signingKeys.length > 0) {
+    // Without key_ops/ext: GoTrue's files say ["sign", "verify"], which WebCrypto refuses for
+    // a private key (a private key signs; its public half, published, verifies).
+    const usable = (k: JWK) => {
+      const { key_ops: _ops, ext: _ext, ...rest } = k;
+      return { ...rest, alg: signingAlg(k) } as JWK & { kid: string };
+    };
+    const [first, ...rest] = project.signingKeys;
+    out.signingKey = usable(first!);
+    out.otherSigningKeys = rest.map(usable);
+  }
+  return out;
 }
 
 export function base64url(text: string): string {

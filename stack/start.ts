@@ -16,7 +16,14 @@ import { CallChains } from "./runtime/call_chain.ts";
 import { openFrontDoor } from "./runtime/front_door.ts";
 import { type GatewaySettings, readGatewaySettings } from "./runtime/gateway_settings.ts";
 import { type ProcessRuntime, startProcessRuntime } from "./runtime/registry.ts";
-import { generateKeys, loadOrCreateKeys, publicSigningJwk, type StackKeys } from "./keys.ts";
+import {
+  generateKeys,
+  loadOrCreateKeys,
+  publicSigningJwks,
+  type StackKeys,
+  withProjectKeys,
+} from "./keys.ts";
+import { readProjectKeySettings } from "./auth/project_keys.ts";
 import { findPostgrest, type Postgrest, startPostgrest } from "./db/postgrest.ts";
 import { base64url } from "./keys.ts";
 import { createRestAuthorizer } from "./runtime/rest_auth.ts";
@@ -103,7 +110,7 @@ const root = new URL("../", import.meta.url);
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const t0 = performance.now();
   const log = options.log ?? ((line: string) => console.error(line));
-  const { keys, port, apiUrl, bin, db, configTomlPath } = await prepare(options, log);
+  const { keys, port, apiUrl, bin, db, configTomlPath, issuer } = await prepare(options, log);
   // Started parts, stopped in reverse order, also when a later part fails to start.
   const parts: { stop(): Promise<void> | void }[] = [{ stop: () => db.close() }];
   const stopAll = async () => {
@@ -112,7 +119,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let crashed!: (code: number) => void;
   const crashPromise = new Promise<number>((resolve) => (crashed = resolve));
   try {
-    const env = functionEnvironment(apiUrl, keys, db, options);
+    const env = functionEnvironment(apiUrl, keys, db, options, issuer);
     // The configuration every function reads; a bad AUTH_ISSUERS stops the start here.
     const config = loadConfig((name) => env[name] ?? Deno.env.get(name));
     await syncTokenIssuers(db.sql, tokenIssuerRows(config));
@@ -124,7 +131,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const authService = await createAuthService({
       sql: db.sql,
       keys,
-      issuer: `${apiUrl}/auth/v1`,
+      issuer,
       settings: await authSettings(configTomlPath, env, options),
       apiKeyKind: (v) => (v === null ? null : config.apiKeys.match(v)?.kind ?? null),
     });
@@ -181,12 +188,22 @@ async function prepare(options: StackOptions, log: (line: string) => void) {
   const keysPath = options.keysPath === undefined
     ? new URL(".local/keys.json", root).pathname
     : options.keysPath;
-  const keys = keysPath ? await loadOrCreateKeys(keysPath) : await generateKeys();
   const port = options.port === 0 ? await freePort() : options.port ?? 54321;
   const apiUrl = `http://127.0.0.1:${port}`;
 
   const configTomlPath = options.configToml ?? new URL("supabase/config.toml", root).pathname;
-  const dbSettings = readDbSettings(await Deno.readTextFile(configTomlPath).catch(() => null));
+  const configText = await Deno.readTextFile(configTomlPath).catch(() => null);
+  const dbSettings = readDbSettings(configText);
+  // The keys config.toml names (jwt_secret, signing_keys_path) over the generated ones.
+  const projectKeys = await readProjectKeySettings(
+    configText,
+    configTomlPath.replace(/\/[^/]*$/, ""),
+  );
+  const keys = await withProjectKeys(
+    keysPath ? await loadOrCreateKeys(keysPath) : await generateKeys(),
+    projectKeys,
+  );
+  const issuer = projectKeys.jwtIssuer ?? `${apiUrl}/auth/v1`;
   const bin = await findPostgrest(log);
   const db = await openDatabase({
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
@@ -204,7 +221,7 @@ async function prepare(options: StackOptions, log: (line: string) => void) {
     authenticatorPassword: keys.dbPassword,
     log,
   });
-  return { keys, port, apiUrl, bin, db, configTomlPath };
+  return { keys, port, apiUrl, bin, db, configTomlPath, issuer };
 }
 
 /**
@@ -274,15 +291,18 @@ function functionEnvironment(
   keys: StackKeys,
   db: Database,
   options: StackOptions,
+  issuer: string,
 ): Record<string, string> {
   const env: Record<string, string> = {
+    // Where [auth] jwt_issuer moves Auth's `iss`, the functions must expect it.
+    ...(issuer !== `${apiUrl}/auth/v1` ? { AUTH_SUPABASE_ISSUER: issuer } : {}),
     SUPABASE_URL: apiUrl,
     SUPABASE_ANON_KEY: keys.anonKey,
     SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
     SUPABASE_DB_URL: db.url,
     SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishableKey }),
     SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secretKey }),
-    SUPABASE_JWKS: JSON.stringify({ keys: [publicSigningJwk(keys)] }),
+    SUPABASE_JWKS: JSON.stringify({ keys: publicSigningJwks(keys) }),
     SB_JWT_SECRET: keys.jwtSecret,
     ...options.functionEnv,
   };
@@ -307,7 +327,10 @@ function startPostgrestFor(
   return startPostgrest(bin, {
     dbUri: db.postgrestUri,
     jwks: {
-      keys: [{ kty: "oct", k: base64url(keys.jwtSecret), alg: "HS256" }, publicSigningJwk(keys)],
+      keys: [
+        { kty: "oct", k: base64url(keys.jwtSecret), alg: "HS256" },
+        ...publicSigningJwks(keys),
+      ],
     },
     log,
     onCrash: (code) => {
@@ -359,7 +382,7 @@ async function startFunctions(
       SUPABASE_INTERNAL_MAX_BODY_BYTES: String(given.maxBodyBytes),
     },
     jwtSecret: given.keys.jwtSecret,
-    signingJwk: publicSigningJwk(given.keys) as JWK,
+    signingJwks: publicSigningJwks(given.keys) as JWK[],
     log: given.log,
     ...(options.inspectFunction ? { inspectFunction: options.inspectFunction } : {}),
   });

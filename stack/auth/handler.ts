@@ -14,9 +14,16 @@
  * No email is ever sent: with `[auth.email] enable_confirmations = true` a new user waits for
  * a confirmation that can only be given through the admin API (`email_confirm: true`).
  */
-import { decodeProtectedHeader, errors as joseErrors, importJWK, type JWK, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  importJWK,
+  type JWK,
+  jwtVerify,
+} from "jose";
 import type { Sql } from "../db/database.ts";
-import { publicSigningJwk, type StackKeys } from "../keys.ts";
+import { publicSigningJwks, signingAlg, type StackKeys } from "../keys.ts";
 import { adminRoute } from "./admin.ts";
 import {
   AuthError,
@@ -83,14 +90,18 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
     signer: {
       keys: deps.keys,
       issuer: deps.issuer,
-      es256: await importJWK(deps.keys.signingKey, "ES256") as CryptoKey,
+      asymmetric: await importJWK(
+        deps.keys.signingKey,
+        signingAlg(deps.keys.signingKey),
+      ) as CryptoKey,
+      asymmetricAlg: signingAlg(deps.keys.signingKey),
       hs256: new TextEncoder().encode(deps.keys.jwtSecret),
     },
-    verifyKey: await importJWK(publicSigningJwk(deps.keys) as JWK, "ES256") as CryptoKey,
+    verifyKeys: createLocalJWKSet({ keys: publicSigningJwks(deps.keys) }),
     passwords,
     decoy,
     decoyMs: decoy.then(() => timeOneCompare(passwords)).catch(() => 0), // 0: the stack stopped first
-    jwks: { keys: [publicSigningJwk(deps.keys)] },
+    jwks: { keys: publicSigningJwks(deps.keys) },
     limits: new RateLimits(deps.settings.rateLimits),
   };
   return {
@@ -116,7 +127,8 @@ interface AuthContext {
   settings: AuthSettings;
   apiKeyKind: AuthDeps["apiKeyKind"];
   signer: Signer;
-  verifyKey: CryptoKey;
+  /** Every signing key's public half (any of them signed a token this Auth accepts). */
+  verifyKeys: ReturnType<typeof createLocalJWKSet>;
   passwords: PasswordHasher;
   decoy: Promise<string>;
   /** How long one bcrypt check at Auth's cost takes here: failed sign-ins take at least this. */
@@ -145,10 +157,10 @@ async function claimsOf(ctx: AuthContext, request: Request): Promise<Record<stri
   if (kind === "secret") return { role: "service_role" };
   if (kind === "publishable") return { role: "anon" };
   try {
-    const hs256 = decodeProtectedHeader(token).alg === "HS256";
-    const { payload } = await jwtVerify(token, hs256 ? ctx.signer.hs256 : ctx.verifyKey, {
-      algorithms: [hs256 ? "HS256" : "ES256"],
-    });
+    // As GoTrue: the legacy secret, or any of the project's signing keys.
+    const payload = decodeProtectedHeader(token).alg === "HS256"
+      ? (await jwtVerify(token, ctx.signer.hs256, { algorithms: ["HS256"] })).payload
+      : (await jwtVerify(token, ctx.verifyKeys, { algorithms: ["ES256", "RS256"] })).payload;
     return payload as Record<string, unknown>;
   } catch (error) {
     const why = error instanceof joseErrors.JWTExpired

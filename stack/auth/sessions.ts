@@ -23,7 +23,9 @@ import { isBanned, userJson, type UserRow } from "./users.ts";
 export interface Signer {
   keys: StackKeys;
   issuer: string;
-  es256: CryptoKey;
+  /** The project's signing key (ES256, or RS256 from signing_keys_path) and its algorithm. */
+  asymmetric: CryptoKey;
+  asymmetricAlg: "ES256" | "RS256";
   hs256: Uint8Array;
 }
 
@@ -88,14 +90,15 @@ export async function signAccessToken(
     session_id: sessionId,
     is_anonymous: user.is_anonymous ?? false,
   };
+  // "ES256" asks for the project's signing key, whatever its algorithm (RS256 from a file).
   const header = alg === "HS256"
     ? { alg, typ: "JWT" }
-    : { alg, typ: "JWT", kid: signer.keys.signingKey.kid };
+    : { alg: signer.asymmetricAlg, typ: "JWT", kid: signer.keys.signingKey.kid };
   const token = await new SignJWT(claims)
     .setProtectedHeader(header)
     .setIssuedAt(now)
     .setExpirationTime(now + lifetime)
-    .sign(alg === "HS256" ? signer.hs256 : signer.es256);
+    .sign(alg === "HS256" ? signer.hs256 : signer.asymmetric);
   return { token, expiresIn: lifetime, expiresAt: now + lifetime };
 }
 

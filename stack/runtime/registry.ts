@@ -37,9 +37,9 @@ export interface RuntimeOptions {
   envFile?: string;
   /** What every function's environment holds before the env file (SUPABASE_URL, keys...). */
   baseEnv: Record<string, string>;
-  /** For verify_jwt: the legacy secret and the stack's public signing key. */
+  /** For verify_jwt: the legacy secret and the stack's public signing keys. */
   jwtSecret: string;
-  signingJwk: JWK;
+  signingJwks: JWK[];
   log: (line: string) => void;
   /** Debug this function with the V8 inspector (`deno task start --inspect <name>`). */
   inspectFunction?: string;
@@ -84,7 +84,7 @@ export async function startProcessRuntime(options: RuntimeOptions): Promise<Proc
     all: new Set<FunctionProcess>(),
     closed: false,
     pending: Promise.resolve() as Promise<unknown>,
-    jwks: createLocalJWKSet({ keys: [options.signingJwk] }),
+    jwks: createLocalJWKSet({ keys: options.signingJwks }),
     deniedHosts: deniedHosts(),
     secretKey: new TextEncoder().encode(options.jwtSecret),
     misfits: new Set<string>(),
