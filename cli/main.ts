@@ -11,9 +11,20 @@ import { newFunction } from "./new.ts";
 import { genTypes } from "./gen_types.ts";
 import { db } from "./db.ts";
 import { migration } from "./migration.ts";
+import { secrets } from "./secrets.ts";
 
 /** In the Supabase CLI's own order of use. */
-export const VERBS: Verb[] = [start, status, stop, newFunction, migration, db, genTypes, token];
+export const VERBS: Verb[] = [
+  start,
+  status,
+  stop,
+  newFunction,
+  migration,
+  db,
+  genTypes,
+  token,
+  secrets,
+];
 
 /** Verbs that are their own scripts (deno.json runs them directly), listed by `help`. */
 const OTHER_TASKS: [string, string, string][] = [

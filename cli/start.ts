@@ -4,6 +4,7 @@
  * PostgreSQL to a server of your own; `PORT` (or --port) moves the gateway off 54321.
  */
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
+import { PROJECT_ROOT } from "./new.ts";
 import { type Stack, type StackStatus, startStack } from "../stack/start.ts";
 import {
   clearRunning,
@@ -68,6 +69,7 @@ export const start: Verb = {
         port,
         reset: values.reset ?? false,
         stateDir: STATE_DIR,
+        configToml: `${PROJECT_ROOT}/supabase/config.toml`,
         ...(dbPort !== undefined ? { dbPort } : {}),
         keysPath: `${STATE_DIR}/keys.json`,
         log: (line) => console.error(line),

@@ -16,7 +16,11 @@ export const token: Verb = {
   summary: "print an access token for a local user (created if new)",
   usage: [
     "usage: deno task token --sub <uuid> [--email E] [--role R] [--exp SECONDS] [--alg ES256|HS256] [--session-id UUID]",
-    "  --sub         the user id (a UUID, as Supabase Auth's)",
+    "       deno task token --provider <clerk|auth0|firebase|cognito|workos|logto|...> --sub <id> [--claims JSON] [--exp SECONDS]",
+    "  --sub         the user id (Supabase Auth: a UUID; a provider: its own form, e.g. user_2abc)",
+    "  --provider    a token from that provider's local stand-in ([auth.third_party.*] or AUTH_ISSUERS),",
+    "                shaped as the provider shapes them and trusted by this stack only",
+    "  --claims      extra claims for a provider token, a JSON object (they win over the defaults)",
     "  --email       default: user-<first 8 of sub>@example.com",
     `  --role        one of ${ROLES.join(", ")} (default authenticated)`,
     `  --exp         lifetime in seconds, 1-${WEEK} (default 3600)`,
@@ -31,7 +35,11 @@ export const token: Verb = {
       exp: { type: "string" },
       alg: { type: "string" },
       "session-id": { type: "string" },
+      provider: { type: "string" },
+      claims: { type: "string" },
     });
+    if (values.provider !== undefined) return await providerToken(this, values);
+    if (values.claims !== undefined) fail(this, "--claims goes with --provider");
     if (!values.sub) fail(this, "--sub <uuid> is required");
     if (!UUID.test(values.sub)) {
       fail(this, `--sub must be a UUID, got "${values.sub.slice(0, 40)}"`);
@@ -81,3 +89,68 @@ export const token: Verb = {
     }
   },
 };
+
+/** `--provider`: a token from that issuer's local stand-in (stack/issuers/stand_ins.ts). */
+async function providerToken(
+  verb: Verb,
+  values: { provider?: string; sub?: string; claims?: string; exp?: string; [k: string]: unknown },
+): Promise<number> {
+  const provider = values.provider!;
+  if (!/^[a-z][a-z0-9_-]{0,31}$/.test(provider)) {
+    fail(verb, `--provider "${provider.slice(0, 40)}" is not a provider name`);
+  }
+  if (!values.sub) fail(verb, "--sub <id> is required");
+  for (const flag of ["email", "role", "alg", "session-id"]) {
+    if (values[flag] !== undefined) {
+      fail(verb, `--${flag} is for Supabase Auth tokens, not --provider`);
+    }
+  }
+  const body: Record<string, unknown> = { sub: values.sub };
+  if (values.claims !== undefined) {
+    let claims: unknown;
+    try {
+      claims = JSON.parse(values.claims);
+    } catch {
+      fail(verb, "--claims must be a JSON object");
+    }
+    if (typeof claims !== "object" || claims === null || Array.isArray(claims)) {
+      fail(verb, "--claims must be a JSON object");
+    }
+    body.claims = claims;
+  }
+  if (values.exp !== undefined) {
+    const exp = Number(values.exp);
+    if (!/^\d+$/.test(values.exp) || exp < 1 || exp > WEEK) {
+      fail(verb, `--exp must be a whole number of seconds from 1 to ${WEEK}`);
+    }
+    body.exp = exp;
+  }
+  try {
+    const running = await readRunningStatus();
+    const response = await fetch(`${running.api_url}/_local/idp/${provider}/mint`, {
+      method: "POST",
+      headers: { apikey: running.secret_key, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json();
+    if (response.status === 404) {
+      const known = await (await fetch(`${running.api_url}/_local/idp/`)).json();
+      console.error(
+        `token: no stand-in for "${provider}" (this stack has: ${
+          known.stand_ins.join(", ") || "none"
+        }). ` +
+          "Enable it in supabase/config.toml [auth.third_party.<provider>], or add an AUTH_ISSUERS entry in supabase/functions/.env, then restart.",
+      );
+      return 1;
+    }
+    if (!response.ok) {
+      console.error(`token: ${answer.error_description ?? answer.message ?? response.statusText}`);
+      return 1;
+    }
+    console.log(answer.access_token);
+    return 0;
+  } catch (error) {
+    console.error((error as Error).message);
+    return 1;
+  }
+}

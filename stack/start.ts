@@ -24,6 +24,10 @@ import {
   withProjectKeys,
 } from "./keys.ts";
 import { readProjectKeySettings } from "./auth/project_keys.ts";
+import { appOrigins, readThirdParty } from "./issuers/third_party.ts";
+import { buildIssuerSet, entryForm, type IssuerSet } from "./issuers/issuer_set.ts";
+import { type StandIns, startStandIns } from "./issuers/stand_ins.ts";
+import { functionsEnvFile, readEnvFile } from "./runtime/functions_config.ts";
 import { findPostgrest, type Postgrest, startPostgrest } from "./db/postgrest.ts";
 import { base64url } from "./keys.ts";
 import { createRestAuthorizer } from "./runtime/rest_auth.ts";
@@ -96,6 +100,9 @@ export interface Stack {
   postgrestUrl: string;
   /** The configuration the gateway and the functions were started with. */
   config: AuthConfig;
+  /** The trusted issuers: what a hosted project sets, and what runs here (stand-in keys). */
+  issuers: IssuerSet;
+  standIns: StandIns;
   /** The function processes (null with `functionIsolation: "in-process"`). */
   runtime: ProcessRuntime | null;
   /** How often /auth/v1/.well-known/jwks.json was served (tests count fetches with it). */
@@ -120,6 +127,20 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const crashPromise = new Promise<number>((resolve) => (crashed = resolve));
   try {
     const env = functionEnvironment(apiUrl, keys, db, options, issuer);
+    // One issuer list for both doors: config.toml's [auth.third_party.*] and the entry form,
+    // with stand-in keys for issuers whose own are not on this machine.
+    const issuers = await issuerSet(configTomlPath, options, apiUrl);
+    env.AUTH_ISSUERS = JSON.stringify(issuers.local);
+    if (options.functionIsolation === "in-process") Deno.env.set("AUTH_ISSUERS", env.AUTH_ISSUERS);
+    const standIns = await startStandIns({
+      specs: issuers.standIns,
+      keysPath: options.keysPath === null
+        ? null
+        : `${options.stateDir ?? new URL(".local", root).pathname}/stand-ins.json`,
+      apiUrl,
+      allowedOrigins: appOrigins(await Deno.readTextFile(configTomlPath).catch(() => null)),
+      isSecretKey: (value) => value !== null && keys.secretKey === value,
+    });
     // The configuration every function reads; a bad AUTH_ISSUERS stops the start here.
     const config = loadConfig((name) => env[name] ?? Deno.env.get(name));
     await syncTokenIssuers(db.sql, tokenIssuerRows(config));
@@ -157,6 +178,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       auth: authService,
       functions,
       maxBodyBytes,
+      standIns,
       gatewaySettings: readGatewaySettings(env),
       log,
       ...(options.observeResponses ? { observe: options.observeResponses } : {}),
@@ -175,6 +197,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       postgrestUrl: pg.url,
       config,
       runtime,
+      issuers,
+      standIns,
       stop: stopAll,
     };
   } catch (error) {
@@ -236,6 +260,7 @@ function serveGateway(port: number, parts: {
   auth: { handle(request: Request, path: string, client: string): Promise<Response> };
   functions: FunctionRegistry;
   maxBodyBytes: number;
+  standIns: StandIns;
   gatewaySettings: GatewaySettings;
   log: (line: string) => void;
   observe?: (request: Request, response: Response) => void;
@@ -260,7 +285,12 @@ function serveGateway(port: number, parts: {
     trustedProxies: parts.gatewaySettings.trustedProxies,
     log: parts.log,
     ...(parts.observe ? { observe: parts.observe } : {}),
-    local: { "/_local/db/reset": databaseResetHandler(db, keys, config, parts.log) },
+    local: {
+      "/_local/db/reset": databaseResetHandler(db, keys, config, parts.log),
+      // Stand-in issuers: their keys, discovery, browser sign-in and minting.
+      "/_local/idp/": (request) =>
+        parts.standIns.handle(request, new URL(request.url).pathname.slice("/_local/idp".length)),
+    },
   });
   const socketDir = Deno.makeTempDirSync({ prefix: "edge-stack-gateway-" });
   const socket = `${socketDir}/gateway.sock`;
@@ -381,6 +411,7 @@ async function startFunctions(
       SUPABASE_INTERNAL_POSTGREST_URL: given.pg.url,
       SUPABASE_INTERNAL_MAX_BODY_BYTES: String(given.maxBodyBytes),
     },
+    fixedEnv: { AUTH_ISSUERS: given.env.AUTH_ISSUERS! },
     jwtSecret: given.keys.jwtSecret,
     signingJwks: publicSigningJwks(given.keys) as JWK[],
     log: given.log,
@@ -440,4 +471,19 @@ function positiveInteger(name: string, raw: string | undefined): number | undefi
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number`);
   return n;
+}
+
+/** The issuer set from config.toml and the entry form's one place (see stack/issuers/). */
+async function issuerSet(configTomlPath: string, options: StackOptions, apiUrl: string) {
+  const configText = await Deno.readTextFile(configTomlPath).catch(() => null);
+  const file = options.envFile ?? functionsEnvFile(configTomlPath).path;
+  return buildIssuerSet({
+    thirdParty: readThirdParty(configText),
+    entryForm: entryForm([
+      { name: file, value: readEnvFile(file).env.AUTH_ISSUERS },
+      { name: "the environment of deno task start", value: Deno.env.get("AUTH_ISSUERS") },
+      { name: "startStack's functionEnv", value: options.functionEnv?.AUTH_ISSUERS },
+    ]),
+    apiUrl,
+  });
 }

@@ -32,7 +32,17 @@ async function scratchProject(): Promise<string> {
   return dir;
 }
 
-const VERBS = ["start", "status", "stop", "new", "migration", "db", "gen-types", "token"];
+const VERBS = [
+  "start",
+  "status",
+  "stop",
+  "new",
+  "migration",
+  "db",
+  "gen-types",
+  "token",
+  "secrets",
+];
 
 Deno.test("cli: help lists every verb; every verb answers --help and does nothing else", async () => {
   const help = await task(["help"]);
@@ -271,6 +281,100 @@ Deno.test({
         child.kill("SIGKILL");
       } catch { /* stopped */ }
       await stderr.cancel().catch(() => {});
+      await Deno.remove(state, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "cli: token --provider mints a stand-in token for [auth.third_party.*]; secrets prints what hosted needs",
+  ...E2E,
+  async fn() {
+    const scratch = await scratchProject();
+    const state = await Deno.makeTempDir({ prefix: "edge-state-" });
+    const config = `${scratch}/supabase/config.toml`;
+    await Deno.writeTextFile(
+      config,
+      `${await Deno.readTextFile(
+        config,
+      )}\n[auth.third_party.clerk]\nenabled = true\ndomain = "edge-auth.clerk.accounts.dev"\n`,
+    );
+    const env = { EDGE_PROJECT_ROOT: scratch, EDGE_STACK_DIR: state };
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${ROOT}/cli/main.ts`,
+        "start",
+        "--port",
+        String(await freePort()),
+        "--db-port",
+        String(await freePort()),
+      ],
+      env: { ...env, NO_COLOR: "1" },
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let printed = "";
+      while (!printed.includes("Stop with Ctrl-C")) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`no start:\n${printed}`);
+        printed += value;
+      }
+      reader.releaseLock();
+      child.stdout.cancel().catch(() => {});
+
+      const minted = await task(["token", "--provider", "clerk", "--sub", "user_1"], env);
+      assert.equal(minted.code, 0, minted.stderr);
+      const token = minted.stdout.trim();
+      assert.equal(token.split("\n").length, 1);
+      const { decodeJwt } = await import("jose");
+      assert.equal(decodeJwt(token).iss, "https://edge-auth.clerk.accounts.dev");
+      const s = JSON.parse((await task(["status", "--json"], env)).stdout);
+      const inserted = await fetch(`${s.api_url}/rest/v1/tasks`, {
+        method: "POST",
+        headers: {
+          apikey: s.publishable_key,
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          prefer: "return=representation",
+        },
+        body: JSON.stringify({ name: "offline clerk" }),
+      });
+      assert.equal(inserted.status, 201, await inserted.clone().text());
+      assert.equal((await inserted.json())[0].user_id, "clerk:user_1");
+
+      const unknown = await task(["token", "--provider", "logto", "--sub", "x"], env);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /no stand-in for "logto" \(this stack has: clerk\)/);
+      const claims = await task(
+        ["token", "--provider", "clerk", "--sub", "u", "--claims", "[1]"],
+        env,
+      );
+      assert.equal(claims.code, 2);
+
+      const secrets = await task(["secrets"], env);
+      assert.equal(secrets.code, 0, secrets.stderr);
+      assert.match(
+        secrets.stdout,
+        /supabase secrets set AUTH_ISSUERS='\[\{"mode":"native".*"issuer":"https:\/\/edge-auth\.clerk\.accounts\.dev"/,
+      );
+      assert.doesNotMatch(
+        secrets.stdout,
+        /_local\/idp/,
+        "no stand-in in what a hosted project sets",
+      );
+      assert.equal((await task(["stop"], env)).code, 0);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* stopped */ }
+      await child.status;
+      await Deno.remove(scratch, { recursive: true });
       await Deno.remove(state, { recursive: true });
     }
   },

@@ -139,6 +139,8 @@ export class FunctionProcess {
         dir: this.#sockets,
       }),
       "--no-prompt",
+      // request.signal aborts when the client goes away, not after every answer.
+      "--unstable-no-legacy-abort",
       "--allow-net",
       ...(options.deniedHosts.length ? [`--deny-net=${options.deniedHosts.join(",")}`] : []),
       "--allow-env",

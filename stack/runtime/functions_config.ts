@@ -322,6 +322,18 @@ function relative(from: string, path: string): string {
 }
 
 /**
+ * The functions' env file as the CLI finds it: supabase/functions/.env; a project that kept its
+ * secrets in ./functions/.env (this repository's earlier layout) is read there, with `legacy`.
+ */
+export function functionsEnvFile(configToml: string): { path: string; legacy: boolean } {
+  const configDir = dirOf(configToml);
+  const cli = `${configDir}/functions/.env`;
+  const legacy = `${dirOf(configDir)}/functions/.env`;
+  if (!isFile(cli) && isFile(legacy)) return { path: legacy, legacy: true };
+  return { path: cli, legacy: false };
+}
+
+/**
  * Secrets from a dotenv file: `NAME=value`, `export NAME=value`, `#` comments, single or
  * double quotes (double quotes understand \n). Names starting with SUPABASE_ are reserved
  * for the platform and skipped, as `supabase secrets set` does. A missing file is empty.

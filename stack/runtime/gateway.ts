@@ -83,7 +83,11 @@ function routeRequest(deps: GatewayDeps): (request: Request) => Promise<Response
     const url = new URL(request.url);
     const path = url.pathname;
     try {
-      const local = path.startsWith("/_local/") ? deps.local?.[path] : undefined;
+      // The stack's own routes: an exact path, or a prefix ending in "/".
+      const local = path.startsWith("/_local/")
+        ? deps.local?.[path] ??
+          Object.entries(deps.local ?? {}).find(([p]) => p.endsWith("/") && path.startsWith(p))?.[1]
+        : undefined;
       if (local) return await local(request);
       if (path === "/health") {
         const up = deps.postgrestUrl() !== null;

@@ -20,6 +20,7 @@ import {
 } from "./function_process.ts";
 import {
   FUNCTION_NAME,
+  functionsEnvFile,
   type FunctionsLayout,
   type FunctionSpec,
   isFile,
@@ -37,6 +38,8 @@ export interface RuntimeOptions {
   envFile?: string;
   /** What every function's environment holds before the env file (SUPABASE_URL, keys...). */
   baseEnv: Record<string, string>;
+  /** What the env file may not change: the issuer list both doors were started with. */
+  fixedEnv?: Record<string, string>;
   /** For verify_jwt: the legacy secret and the stack's public signing keys. */
   jwtSecret: string;
   signingJwks: JWK[];
@@ -258,19 +261,14 @@ function read(state: RuntimeState): FunctionsLayout {
 /** The env file: the one given, else the CLI's supabase/functions/.env (or ./functions/.env). */
 function envFile(state: RuntimeState): string {
   if (state.options.envFile) return state.options.envFile;
-  const configDir = dirOf(state.options.configToml);
-  const cli = `${configDir}/functions/.env`;
-  const legacy = `${dirOf(configDir)}/functions/.env`;
-  if (!isFile(cli) && isFile(legacy)) {
-    if (!state.legacyEnvNoted) {
-      state.legacyEnvNoted = true;
-      state.options.log(
-        `[functions] reading ${legacy}: the Supabase CLI reads supabase/functions/.env; move it there`,
-      );
-    }
-    return legacy;
+  const found = functionsEnvFile(state.options.configToml);
+  if (found.legacy && !state.legacyEnvNoted) {
+    state.legacyEnvNoted = true;
+    state.options.log(
+      `[functions] reading ${found.path}: the Supabase CLI reads supabase/functions/.env; move it there`,
+    );
   }
-  return cli;
+  return found.path;
 }
 
 /** `[edge_runtime.secrets]`, then the env file (which wins). */
@@ -292,7 +290,7 @@ function spawn(state: RuntimeState, spec: FunctionSpec): FunctionProcess {
   const process = new FunctionProcess({
     spec,
     runtime: state.layout.runtime,
-    env: { ...state.options.baseEnv, ...state.secrets },
+    env: { ...state.options.baseEnv, ...state.secrets, ...state.options.fixedEnv },
     denoDir: state.denoDir,
     // Its folder's siblings too (a shared folder such as _shared), and its import map.
     readable: [dirOf(spec.dir), spec.importMap],
@@ -345,7 +343,15 @@ function reload(state: RuntimeState, paths: string[]): void {
   }
   try {
     state.layout = read(state);
-    if (all) state.secrets = loadSecrets(state);
+    if (all) {
+      const before = state.secrets.AUTH_ISSUERS;
+      state.secrets = loadSecrets(state);
+      if (state.secrets.AUTH_ISSUERS !== before) {
+        state.options.log(
+          "[functions] AUTH_ISSUERS changed: both doors read it at start, so restart the stack (deno task stop, then start)",
+        );
+      }
+    }
   } catch (error) {
     state.options.log(`[functions] not reloaded: ${(error as Error).message}`);
     return;
