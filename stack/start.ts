@@ -31,7 +31,7 @@ import { functionsEnvFile, readEnvFile } from "./runtime/functions_config.ts";
 import { findPostgrest, type Postgrest, startPostgrest } from "./db/postgrest.ts";
 import { base64url } from "./keys.ts";
 import { createRestAuthorizer } from "./runtime/rest_auth.ts";
-import { syncTokenIssuers, tokenIssuerRows } from "./db/token_issuers.ts";
+import { keepTokenIssuers, syncTokenIssuers, tokenIssuerRows } from "./db/token_issuers.ts";
 
 export interface StackOptions {
   /** Gateway port; 0 picks a free one. Default 54321. */
@@ -144,6 +144,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // The configuration every function reads; a bad AUTH_ISSUERS stops the start here.
     const config = loadConfig((name) => env[name] ?? Deno.env.get(name));
     await syncTokenIssuers(db.sql, tokenIssuerRows(config));
+    const issuersKept = keepTokenIssuers(db.sql, tokenIssuerRows(config));
+    parts.push({ stop: () => issuersKept.stop() });
     // The database going away ends the stack as PostgREST's crash does: nothing works without it.
     db.server?.exited.then((code) => crashed(code));
     const pg = await startPostgrestFor(bin, db, keys, log, crashed);

@@ -50,3 +50,35 @@ export async function syncTokenIssuers(sql: Sql, rows: TokenIssuerRow[]): Promis
     }
   });
 }
+
+/**
+ * Keep the table in step while the stack runs: a reset made from outside (`supabase db reset
+ * --db-url`) empties it, and then `requesting_user_id()` would match nobody until a restart.
+ * Every `intervalMs`, a table with other rows than the configuration's is filled again. A
+ * database without the table (a project that dropped the migration) is left alone.
+ */
+export function keepTokenIssuers(
+  sql: Sql,
+  rows: TokenIssuerRow[],
+  intervalMs = 2000,
+): { stop(): void } {
+  const wanted = rows.map((r) => r.iss).sort().join("\n");
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const [{ present }] =
+        await sql`select to_regclass('private.token_issuers') is not null as present`;
+      if (!present) return;
+      const have = (await sql`select iss from private.token_issuers order by iss`).map((r) => r.iss)
+        .join("\n");
+      if (have !== wanted) await syncTokenIssuers(sql, rows);
+    } catch {
+      /* the database is restarting or being reset: try again next time */
+    } finally {
+      busy = false;
+    }
+  }, intervalMs);
+  return { stop: () => clearInterval(timer) };
+}
