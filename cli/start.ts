@@ -145,6 +145,7 @@ function formatStatus(s: StackStatus, db: Stack["db"], ms: number): string {
     ["REST URL", `${s.api_url}/rest/v1`],
     ["JWKS URL", s.jwks_url],
     ["DB URL", s.db_url],
+    ...(s.inbox_url ? [["Inbox URL", s.inbox_url] as [string, string]] : []),
     ["Publishable key", s.publishable_key],
     ["Secret key", s.secret_key],
     ["anon key", s.anon_key],

@@ -44,6 +44,7 @@ const ISSUES_TOKENS = new Set([
   "/auth/v1/_local/token",
   "/auth/v1/signup",
   "/auth/v1/token",
+  "/auth/v1/verify",
 ]);
 let scanned = 0;
 

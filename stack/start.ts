@@ -31,6 +31,7 @@ import { functionsEnvFile, readEnvFile } from "./runtime/functions_config.ts";
 import { findPostgrest, type Postgrest, startPostgrest } from "./db/postgrest.ts";
 import { base64url } from "./keys.ts";
 import { createRestAuthorizer } from "./runtime/rest_auth.ts";
+import { type LocalInbox, readInboxSettings, startInbox } from "./mail/local_inbox.ts";
 import { keepTokenIssuers, syncTokenIssuers, tokenIssuerRows } from "./db/token_issuers.ts";
 
 export interface StackOptions {
@@ -70,6 +71,9 @@ export interface StackOptions {
   inspectFunction?: string;
   /** Overrides of supabase/config.toml's [auth] settings (tests start stacks with others). */
   authSettings?: Partial<AuthSettings>;
+  /** The inbox's web/API port (`[inbucket] port`, 54324); 0 picks a free one (the default
+   * when `port` is 0). */
+  inboxPort?: number;
   log?: (line: string) => void;
   /** Sees a copy of every response the gateway sends (for leak scanning in tests). */
   observeResponses?: (request: Request, response: Response) => void;
@@ -85,6 +89,8 @@ export interface StackStatus {
   jwt_secret: string;
   jwks_url: string;
   db_url: string;
+  /** The local inbox (Mailpit's API), or null when `[inbucket] enabled = false`. */
+  inbox_url: string | null;
 }
 
 export interface Stack {
@@ -105,6 +111,8 @@ export interface Stack {
   standIns: StandIns;
   /** The function processes (null with `functionIsolation: "in-process"`). */
   runtime: ProcessRuntime | null;
+  /** The local inbox (null when `[inbucket] enabled = false`). */
+  inbox: LocalInbox | null;
   /** How often /auth/v1/.well-known/jwks.json was served (tests count fetches with it). */
   jwksServed(): number;
   /** Client connections open at the stack's port right now. */
@@ -151,12 +159,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const pg = await startPostgrestFor(bin, db, keys, log, crashed);
     parts.push(pg);
 
+    const configText = await Deno.readTextFile(configTomlPath).catch(() => null);
+    const inboxSettings = readInboxSettings(configText);
+    const inbox = inboxSettings.enabled
+      ? await startInbox({
+        port: options.inboxPort ?? (options.port === 0 ? 0 : inboxSettings.port),
+        smtpPort: options.port === 0 ? 0 : inboxSettings.smtpPort ?? 0,
+      })
+      : null;
+    if (inbox) parts.push(inbox);
     const authService = await createAuthService({
       sql: db.sql,
       keys,
       issuer,
+      externalUrl: `${apiUrl}/auth/v1`,
       settings: await authSettings(configTomlPath, env, options),
       apiKeyKind: (v) => (v === null ? null : config.apiKeys.match(v)?.kind ?? null),
+      inboxSmtpPort: inbox?.smtpPort ?? null,
+      log,
     });
     parts.push({ stop: () => authService.close() });
     const maxBodyBytes = options.maxBodyBytes ??
@@ -188,7 +208,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     parts.push({ stop: () => served.stop() });
 
     return {
-      status: statusOf(apiUrl, keys, db),
+      status: statusOf(apiUrl, keys, db, inbox),
       keys,
       db,
       bootMs: Math.round(performance.now() - t0),
@@ -199,6 +219,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       postgrestUrl: pg.url,
       config,
       runtime,
+      inbox,
       issuers,
       standIns,
       stop: stopAll,
@@ -382,7 +403,16 @@ async function authSettings(
 ): Promise<AuthSettings> {
   const configToml = await Deno.readTextFile(configTomlPath).catch(() => null);
   const alg = env.LOCAL_AUTH_JWT_ALG ?? Deno.env.get("LOCAL_AUTH_JWT_ALG");
-  return { ...readAuthSettings(configToml, alg), ...options.authSettings };
+  // content_path is relative to the folder holding supabase/, as the CLI reads it.
+  const projectRoot = configTomlPath.replace(/\/[^/]*$/, "").replace(/\/[^/]*$/, "") || ".";
+  const read = readAuthSettings(
+    configToml,
+    alg,
+    projectRoot,
+    (name) => env[name] ?? Deno.env.get(name),
+  );
+  const over = options.authSettings ?? {};
+  return { ...read, ...over, email: { ...read.email, ...(over.email ?? {}) } };
 }
 
 /** Functions in their own processes (the default), or imported here (the bench compares). */
@@ -452,7 +482,12 @@ function databaseResetHandler(
   };
 }
 
-function statusOf(apiUrl: string, keys: StackKeys, db: Database): StackStatus {
+function statusOf(
+  apiUrl: string,
+  keys: StackKeys,
+  db: Database,
+  inbox: LocalInbox | null,
+): StackStatus {
   return {
     api_url: apiUrl,
     functions_url: `${apiUrl}/functions/v1`,
@@ -463,6 +498,7 @@ function statusOf(apiUrl: string, keys: StackKeys, db: Database): StackStatus {
     jwt_secret: keys.jwtSecret,
     jwks_url: `${apiUrl}/auth/v1/.well-known/jwks.json`,
     db_url: db.url,
+    inbox_url: inbox?.url ?? null,
   };
 }
 

@@ -356,9 +356,24 @@ Deno.test({
     });
     assert.equal(fresh.error, null);
     const newAddress = email();
+    // As GoTrue: the change waits for the link mailed to the new address (without
+    // enable_confirmations one confirmation is enough; tests/email_flows_test.ts has both).
     const moved = await c.auth.updateUser({ email: newAddress });
     assert.equal(moved.error, null);
-    assert.equal(moved.data.user!.email, newAddress);
+    assert.equal(moved.data.user!.email, address);
+    assert.equal(moved.data.user!.new_email, newAddress);
+    const found = await (await fetch(
+      `${s.inbox_url}/api/v1/search?query=${encodeURIComponent(`to:${newAddress}`)}`,
+    )).json();
+    const mail = await (await fetch(`${s.inbox_url}/api/v1/message/${found.messages[0].ID}`))
+      .json();
+    const link = /https?:\/\/\S+\/auth\/v1\/verify\?\S+/.exec(mail.Text)![0].replace(
+      /[)\s].*$/,
+      "",
+    );
+    const followed = await fetch(link, { redirect: "manual" });
+    await followed.body?.cancel();
+    assert.equal(followed.status, 303);
     const got = await c.auth.getUser();
     assert.equal(got.data.user!.email, newAddress);
   },

@@ -198,10 +198,10 @@ Deno.test({
   async fn() {
     const address = email();
     const data = { plan: "pro" };
-    const first = await client(o).auth.signUp({
+    const first = await client(o, o.secret_key).auth.admin.createUser({
       email: address,
       password: PASSWORD,
-      options: { data },
+      email_confirm: true,
     });
     assert.equal(first.error, null);
     const again = await client(o).auth.signUp({

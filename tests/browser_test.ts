@@ -177,3 +177,78 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "browser: a magic link from the inbox signs a PKCE app in (signInWithOtp, mail, link, code exchange)",
+  ignore: !hasChromium,
+  ...E2E,
+  async fn() {
+    const appPort = await freePort();
+    const appOrigin = `http://127.0.0.1:${appPort}`;
+    const { startStack } = await import("../stack/start.ts");
+    const { SUITE_RATE_LIMITS } = await import("./helpers/stack.ts");
+    const stack = await startStack({
+      port: 0,
+      dataDir: null,
+      keysPath: null,
+      log: () => {},
+      authSettings: { siteUrl: appOrigin, rateLimits: SUITE_RATE_LIMITS },
+    });
+    const s = stack.status;
+    const app = servePage(appPort, await supabaseUmd());
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${appOrigin}/`);
+      const email = `magic-${crypto.randomUUID().slice(0, 8)}@example.com`;
+      const sent = await page.evaluate(async ({ url, key, email, appOrigin }) => {
+        // deno-lint-ignore no-explicit-any
+        const { createClient } = (globalThis as any).supabase;
+        const client = createClient(url, key, { auth: { flowType: "pkce" } });
+        const r = await client.auth.signInWithOtp({
+          email,
+          options: { emailRedirectTo: `${appOrigin}/callback` },
+        });
+        return r.error ? String(r.error) : null;
+      }, { url: s.api_url, key: s.publishable_key, email, appOrigin });
+      assert.equal(sent, null);
+      // Read the mail as a user would, through the inbox's Mailpit API.
+      const found = await (await fetch(
+        `${s.inbox_url}/api/v1/search?query=${encodeURIComponent(`to:${email}`)}`,
+      )).json();
+      const mail = await (await fetch(`${s.inbox_url}/api/v1/message/${found.messages[0].ID}`))
+        .json();
+      const link = /https?:\/\/\S+\/auth\/v1\/verify\?\S+/.exec(mail.Text)![0].replace(
+        /[)\s].*$/,
+        "",
+      );
+      await page.goto(link);
+      assert.match(page.url(), new RegExp(`^${appOrigin}/callback\\?code=`));
+      const session = await page.evaluate(async ({ url, key }) => {
+        // deno-lint-ignore no-explicit-any
+        const { createClient } = (globalThis as any).supabase;
+        // detectSessionInUrl (the default) trades ?code= for the session with the verifier
+        // this page stored before the mail was sent.
+        const client = createClient(url, key, { auth: { flowType: "pkce" } });
+        const { data, error } = await client.auth.getSession();
+        return {
+          error: error ? String(error) : null,
+          email: data.session?.user.email ?? null,
+          codeLeft: new URL(location.href).searchParams.has("code"),
+        };
+      }, { url: s.api_url, key: s.publishable_key });
+      assert.equal(session.error, null);
+      assert.equal(session.email, email);
+      assert.equal(session.codeLeft, false, "supabase-js removed the code from the address bar");
+    } finally {
+      await browser.close();
+      await app.shutdown();
+      await stack.stop();
+    }
+  },
+});

@@ -19,6 +19,7 @@ const STATUS_KEYS = [
   "jwt_secret",
   "jwks_url",
   "db_url",
+  "inbox_url",
 ];
 
 function run(stateDir: string, verb: string, args: string[]) {

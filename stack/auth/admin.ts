@@ -6,6 +6,7 @@ import type { Sql } from "../db/database.ts";
 import { AuthError, authJson, badRequest, notFound } from "./errors.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import type { AuthSettings } from "./settings.ts";
+import { parseGoDuration } from "./duration.ts";
 import {
   checkPasswordStrength,
   createUser,
@@ -22,31 +23,6 @@ export interface AdminDeps {
   sql: Sql;
   settings: AuthSettings;
   passwords: PasswordHasher;
-}
-
-/** Go's time.ParseDuration for what ban_duration uses: "24h", "1h30m", "90s", "876000h". */
-export function parseBanDuration(text: string): number {
-  const unit: Record<string, number> = {
-    ns: 1e-6,
-    us: 1e-3,
-    "µs": 1e-3,
-    ms: 1,
-    s: 1e3,
-    m: 60e3,
-    h: 3600e3,
-  };
-  const parts = /^([0-9.]+(ns|us|µs|ms|s|m|h))+$/.test(text)
-    ? [...text.matchAll(/([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)/g)]
-    : null;
-  if (!parts || parts.length === 0) {
-    throw badRequest(
-      "validation_failed",
-      `invalid format for ban duration: time: invalid duration "${
-        text.length > 40 ? "..." : text.replace(/[^\x20-\x7e]/g, "")
-      }"`,
-    );
-  }
-  return parts.reduce((ms, [, n, u]) => ms + Number(n) * unit[u!]!, 0);
 }
 
 async function userOr404(sql: Sql, id: string) {
@@ -162,7 +138,7 @@ async function createFromAdmin(deps: AdminDeps, params: Record<string, unknown>)
     throw badRequest("validation_failed", "ID must conform to the uuid v4 format");
   }
   const ban = typeof params.ban_duration === "string" && params.ban_duration !== "none"
-    ? new Date(Date.now() + parseBanDuration(params.ban_duration))
+    ? new Date(Date.now() + parseGoDuration(params.ban_duration, "ban duration"))
     : null;
   try {
     return await createUser(deps.sql, {
@@ -234,7 +210,7 @@ async function updateFromAdmin(deps: AdminDeps, id: string, params: Record<strin
   if (typeof params.ban_duration === "string") {
     const until = params.ban_duration === "none"
       ? null
-      : new Date(Date.now() + parseBanDuration(params.ban_duration));
+      : new Date(Date.now() + parseGoDuration(params.ban_duration, "ban duration"));
     await sql`update auth.users set banned_until = ${until}, updated_at = now() where id = ${id}`;
   }
 }

@@ -14,17 +14,23 @@
  * No email is ever sent: with `[auth.email] enable_confirmations = true` a new user waits for
  * a confirmation that can only be given through the admin API (`email_confirm: true`).
  */
-import {
-  createLocalJWKSet,
-  decodeProtectedHeader,
-  errors as joseErrors,
-  importJWK,
-  type JWK,
-  jwtVerify,
-} from "jose";
+import { createLocalJWKSet, importJWK } from "jose";
 import type { Sql } from "../db/database.ts";
 import { publicSigningJwks, signingAlg, type StackKeys } from "../keys.ts";
 import { adminRoute } from "./admin.ts";
+import { type AuthContext, body, caller, requireAdmin, userAgent } from "./context.ts";
+import {
+  generateLink,
+  invite,
+  magicLink,
+  otp,
+  reauthenticate,
+  recover,
+  resend,
+  sendCode,
+  sendEmailChange,
+} from "./email_flows.ts";
+import { hashMatches, isExpired, tokenHash } from "./email_tokens.ts";
 import {
   AuthError,
   authErrorResponse,
@@ -34,7 +40,9 @@ import {
   unauthorized,
   unprocessable,
 } from "./errors.ts";
+import { createMailer } from "./mailer.ts";
 import { BCRYPT_COST, PasswordHasher } from "./passwords.ts";
+import { createFlowState, exchangeAuthCode, pkceParams } from "./pkce.ts";
 import { RateLimits } from "./rate_limits.ts";
 import {
   endSessions,
@@ -58,6 +66,7 @@ import {
   UUID,
   validateEmail,
 } from "./users.ts";
+import { verifyGet, verifyPost } from "./verify.ts";
 
 export interface AuthDeps {
   sql: Sql;
@@ -67,6 +76,11 @@ export interface AuthDeps {
   settings: AuthSettings;
   /** Which API key, if any, a value is (compared in constant time by the caller's key ring). */
   apiKeyKind: (value: string | null) => "secret" | "publishable" | null;
+  /** `${api_url}/auth/v1`: where links in mails point (the issuer may be set apart). */
+  externalUrl?: string;
+  /** The local inbox's SMTP port (null or absent: no inbox). */
+  inboxSmtpPort?: number | null;
+  log?: (line: string) => void;
 }
 
 export interface AuthService {
@@ -74,9 +88,6 @@ export interface AuthService {
   handle(request: Request, path: string, client?: string): Promise<Response>;
   close(): void;
 }
-
-const MAX_BODY = 1024 * 1024;
-const ADMIN_ROLES = new Set(["service_role", "supabase_admin"]);
 
 export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
   const passwords = new PasswordHasher();
@@ -103,6 +114,12 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
     decoyMs: decoy.then(() => timeOneCompare(passwords)).catch(() => 0), // 0: the stack stopped first
     jwks: { keys: publicSigningJwks(deps.keys) },
     limits: new RateLimits(deps.settings.rateLimits),
+    mailer: createMailer({
+      settings: deps.settings,
+      inboxSmtpPort: deps.inboxSmtpPort ?? null,
+      log: deps.log ?? ((line) => console.error(line)),
+    }),
+    externalUrl: deps.externalUrl ?? deps.issuer,
   };
   return {
     async handle(request, path, client = "127.0.0.1") {
@@ -117,24 +134,11 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
         );
       }
     },
-    close: () => ctx.passwords.close(),
+    close: () => {
+      ctx.passwords.close();
+      ctx.mailer.close();
+    },
   };
-}
-
-/** What every route needs: the database, the settings, keys, and the password workers. */
-interface AuthContext {
-  sql: Sql;
-  settings: AuthSettings;
-  apiKeyKind: AuthDeps["apiKeyKind"];
-  signer: Signer;
-  /** Every signing key's public half (any of them signed a token this Auth accepts). */
-  verifyKeys: ReturnType<typeof createLocalJWKSet>;
-  passwords: PasswordHasher;
-  decoy: Promise<string>;
-  /** How long one bcrypt check at Auth's cost takes here: failed sign-ins take at least this. */
-  decoyMs: Promise<number>;
-  jwks: { keys: JWK[] };
-  limits: RateLimits;
 }
 
 /** Time one compare at Auth's cost (a failed sign-in is padded to it, see token()). */
@@ -143,101 +147,6 @@ async function timeOneCompare(passwords: PasswordHasher): Promise<number> {
   const t0 = performance.now();
   await passwords.compare("not-the-password", hash);
   return performance.now() - t0;
-}
-
-/** The bearer's claims, Auth's way: 401 without one, 403 bad_jwt when it does not verify. */
-async function claimsOf(ctx: AuthContext, request: Request): Promise<Record<string, unknown>> {
-  const header = request.headers.get("authorization") ?? "";
-  const match = /^bearer ([A-Za-z0-9_\-.]+)$/i.exec(header.trim());
-  if (!match) {
-    throw unauthorized("no_authorization", "This endpoint requires a valid Bearer token");
-  }
-  const token = match[1]!;
-  const kind = ctx.apiKeyKind(token);
-  if (kind === "secret") return { role: "service_role" };
-  if (kind === "publishable") return { role: "anon" };
-  try {
-    // As GoTrue: the legacy secret, or any of the project's signing keys.
-    const payload = decodeProtectedHeader(token).alg === "HS256"
-      ? (await jwtVerify(token, ctx.signer.hs256, { algorithms: ["HS256"] })).payload
-      : (await jwtVerify(token, ctx.verifyKeys, { algorithms: ["ES256", "RS256"] })).payload;
-    return payload as Record<string, unknown>;
-  } catch (error) {
-    const why = error instanceof joseErrors.JWTExpired
-      ? "token has invalid claims: token is expired"
-      : "unable to parse or verify signature, token is malformed";
-    throw forbidden("bad_jwt", `invalid JWT: ${why}`);
-  }
-}
-
-/** requireAuthentication + the user and session loads Auth does for /user and /logout. */
-async function caller(
-  ctx: AuthContext,
-  request: Request,
-): Promise<{ user: UserRow; sessionId: string | null }> {
-  const claims = await claimsOf(ctx, request);
-  const sub = typeof claims.sub === "string" ? claims.sub : "";
-  if (!UUID.test(sub)) throw forbidden("bad_jwt", "invalid claim: missing sub claim");
-  const user = await findUserById(ctx.sql, sub);
-  if (!user || user.deleted_at) {
-    throw forbidden("user_not_found", "User from sub claim in JWT does not exist");
-  }
-  // A token issued before a ban works on no authenticated route (GoTrue's requireAuthentication).
-  if (isBanned(user)) throw forbidden("user_banned", "User is banned");
-  const sessionId = typeof claims.session_id === "string" && UUID.test(claims.session_id)
-    ? claims.session_id
-    : null;
-  if (sessionId) {
-    const [session] = await ctx.sql`
-      select not_after from auth.sessions where id = ${sessionId} and user_id = ${sub}`;
-    if (!session) {
-      throw forbidden("session_not_found", "Session from session_id claim in JWT does not exist");
-    }
-    if (session.not_after && new Date(session.not_after) < new Date()) {
-      throw forbidden("session_expired", "Session from session_id claim in JWT has expired");
-    }
-  }
-  return { user, sessionId };
-}
-
-async function body(request: Request): Promise<Record<string, unknown>> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY) {
-    throw new AuthError(413, "request_entity_too_large", "Request body too large");
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await new Response(request.body).arrayBuffer());
-  } catch {
-    // The gateway cuts a streamed body off at the cap (it answers 413 itself).
-    throw new AuthError(413, "request_entity_too_large", "Request body too large");
-  }
-  if (bytes.length > MAX_BODY) {
-    throw new AuthError(413, "request_entity_too_large", "Request body too large");
-  }
-  if (bytes.length === 0) return {};
-  const text = new TextDecoder().decode(bytes);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw badRequest("bad_json", "Could not parse request body as JSON: invalid character");
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw badRequest(
-      "bad_json",
-      "Could not parse request body as JSON: json: cannot unmarshal into Go value",
-    );
-  }
-  // PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
-  if (text.includes("\\u0000") || text.includes("\0")) {
-    throw badRequest("validation_failed", "Request body contains a NUL character");
-  }
-  return parsed as Record<string, unknown>;
-}
-
-function userAgent(request: Request): string | null {
-  return request.headers.get("user-agent")?.slice(0, 512) ?? null;
 }
 
 /** POST /signup without email or phone, when `[auth] enable_anonymous_sign_ins` allows it. */
@@ -296,9 +205,16 @@ async function signup(ctx: AuthContext, request: Request, client: string): Promi
   }
   const address = validateEmail(email);
   const userMetadata = objectParam(params.data, "data") ?? {};
+  const pkce = pkceParams(params);
   // Hashed whether or not the address is taken: both answers take as long.
   const hash = await ctx.passwords.hash(params.password);
   const existing = await findUserByEmail(ctx.sql, address);
+  if (existing && !existing.email_confirmed_at && ctx.settings.confirmations) {
+    // Signed up before, never confirmed: the confirmation mail again (GoTrue's Signup).
+    if (pkce) await createFlowState(ctx.sql, existing.id, "email/signup", pkce);
+    await sendCode(ctx, request, existing, "signup", { pkce: pkce !== null });
+    return authJson(request, await userJson(ctx.sql, (await findUserById(ctx.sql, existing.id))!));
+  }
   if (existing) {
     if (!ctx.settings.confirmations) {
       throw unprocessable("user_already_exists", "User already registered");
@@ -328,7 +244,11 @@ async function signup(ctx: AuthContext, request: Request, client: string): Promi
     anonymous: false,
     userMetadata,
   });
-  if (ctx.settings.confirmations) return authJson(request, await userJson(ctx.sql, user));
+  if (ctx.settings.confirmations) {
+    if (pkce) await createFlowState(ctx.sql, user.id, "email/signup", pkce);
+    await sendCode(ctx, request, user, "signup", { pkce: pkce !== null });
+    return authJson(request, await userJson(ctx.sql, (await findUserById(ctx.sql, user.id))!));
+  }
   const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "password", {
     userAgent: userAgent(request),
   });
@@ -337,11 +257,25 @@ async function signup(ctx: AuthContext, request: Request, client: string): Promi
 
 async function token(ctx: AuthContext, request: Request, client: string): Promise<Response> {
   const grant = new URL(request.url).searchParams.get("grant_type");
-  if (grant !== "password" && grant !== "refresh_token") {
+  if (grant !== "password" && grant !== "refresh_token" && grant !== "pkce") {
     throw badRequest("invalid_credentials", "unsupported_grant_type");
   }
   ctx.limits.check("token", client);
   const params = await body(request);
+  if (grant === "pkce") {
+    const { userId, method } = await exchangeAuthCode(ctx.sql, params);
+    const user = await findUserById(ctx.sql, userId);
+    if (!user || user.deleted_at) {
+      throw badRequest("user_not_found", "User not found");
+    }
+    if (isBanned(user)) throw badRequest("user_banned", "User is banned");
+    return authJson(
+      request,
+      await startSession(ctx.sql, ctx.signer, ctx.settings, user, method, {
+        userAgent: userAgent(request),
+      }),
+    );
+  }
   if (grant === "refresh_token") {
     return authJson(
       request,
@@ -410,8 +344,36 @@ async function getUser(ctx: AuthContext, request: Request): Promise<Response> {
   return authJson(request, await userJson(ctx.sql, user));
 }
 
+/** `secure_password_change`: a session older than a day needs the code /reauthenticate sent. */
+async function checkNonce(
+  ctx: AuthContext,
+  user: UserRow,
+  sessionCreatedAt: Date | null,
+  nonce: unknown,
+): Promise<void> {
+  if (!ctx.settings.email.securePasswordChange) return;
+  if (sessionCreatedAt && Date.now() - sessionCreatedAt.getTime() < 24 * 3600_000) return;
+  if (typeof nonce !== "string" || nonce === "") {
+    throw badRequest("reauthentication_needed", "Password update requires reauthentication");
+  }
+  const invalid = () =>
+    unprocessable("reauthentication_not_valid", "Nonce has expired or is invalid");
+  if (!user.reauthentication_token || !user.reauthentication_sent_at || !user.email) {
+    throw invalid();
+  }
+  const hash = await tokenHash(user.email, nonce);
+  if (
+    !hashMatches(hash, user.reauthentication_token) ||
+    isExpired(user.reauthentication_sent_at, ctx.settings.email.otpExpiry)
+  ) {
+    throw invalid();
+  }
+  await ctx.sql`update auth.users set reauthentication_token = '', reauthentication_sent_at = null
+                where id = ${user.id}`;
+}
+
 async function updateUser(ctx: AuthContext, request: Request, client: string): Promise<Response> {
-  const { user, sessionId } = await caller(ctx, request);
+  const { user, sessionId, sessionCreatedAt } = await caller(ctx, request);
   ctx.limits.check("user", client);
   const params = await body(request);
   const data = objectParam(params.data, "data");
@@ -430,6 +392,7 @@ async function updateUser(ctx: AuthContext, request: Request, client: string): P
     if (typeof params.password !== "string") {
       throw badRequest("validation_failed", "password must be a string");
     }
+    await checkNonce(ctx, user, sessionCreatedAt, params.nonce);
     checkPasswordStrength(params.password, ctx.settings.minPasswordLength);
     if (await ctx.passwords.compare(params.password, user.encrypted_password)) {
       throw unprocessable(
@@ -449,18 +412,20 @@ async function updateUser(ctx: AuthContext, request: Request, client: string): P
     if (taken && taken.id !== user.id) {
       throw unprocessable("email_exists", DUPLICATE_EMAIL_MSG);
     }
-    if (ctx.settings.confirmations) {
-      await ctx.sql`update auth.users set email_change = ${address}, email_change_sent_at = now(),
-                updated_at = now() where id = ${user.id}`;
-    } else {
+    if (user.is_anonymous && !ctx.settings.confirmations) {
+      // An anonymous user adding an address, with autoconfirm: it lands at once (GoTrue).
       await ctx.sql`update auth.users set email = ${address}, email_confirmed_at = now(),
                 is_anonymous = false, updated_at = now() where id = ${user.id}`;
       await ctx.sql`
         insert into auth.identities (provider_id, user_id, identity_data, provider)
         values (${user.id}, ${user.id}, ${
-        ctx.sql.json({ sub: user.id, email: address, email_verified: false, phone_verified: false })
+        ctx.sql.json({ sub: user.id, email: address, email_verified: true, phone_verified: false })
       }, 'email')
         on conflict (provider_id, provider) do update set identity_data = excluded.identity_data`;
+    } else {
+      const pkce = pkceParams(params);
+      if (pkce) await createFlowState(ctx.sql, user.id, "email_change", pkce);
+      await sendEmailChange(ctx, request, user, address, pkce !== null);
     }
   }
   if (data) {
@@ -469,28 +434,6 @@ async function updateUser(ctx: AuthContext, request: Request, client: string): P
               updated_at = now() where id = ${user.id}`;
   }
   return authJson(request, await userJson(ctx.sql, (await findUserById(ctx.sql, user.id))!));
-}
-
-async function requireAdmin(ctx: AuthContext, request: Request): Promise<void> {
-  const claims = await claimsOf(ctx, request);
-  // A token that names a session is good only while that session is (as GoTrue checks);
-  // sessionless admin tokens (the service_role key, secret keys) skip this.
-  const sessionId = typeof claims.session_id === "string" ? claims.session_id : "";
-  if (sessionId !== "" && sessionId !== "00000000-0000-0000-0000-000000000000") {
-    if (!UUID.test(sessionId)) {
-      throw forbidden("bad_jwt", "invalid claim: session_id claim must be a UUID");
-    }
-    const [session] = await ctx.sql`select not_after from auth.sessions where id = ${sessionId}`;
-    if (!session) {
-      throw forbidden("session_not_found", "Session from session_id claim in JWT does not exist");
-    }
-    if (session.not_after && new Date(session.not_after) < new Date()) {
-      throw forbidden("session_expired", "Session is no longer valid");
-    }
-  }
-  if (!ADMIN_ROLES.has(String(claims.role ?? ""))) {
-    throw forbidden("not_admin", "User not allowed");
-  }
 }
 
 async function localToken(ctx: AuthContext, request: Request): Promise<Response> {
@@ -540,6 +483,21 @@ async function route(
   if (path === "/logout" && method === "POST") return await logout(ctx, request);
   if (path === "/user" && method === "GET") return await getUser(ctx, request);
   if (path === "/user" && method === "PUT") return await updateUser(ctx, request, client);
+  if (path === "/otp" && method === "POST") return await otp(ctx, request, client);
+  if (path === "/magiclink" && method === "POST") return await magicLink(ctx, request, client);
+  if (path === "/recover" && method === "POST") return await recover(ctx, request, client);
+  if (path === "/resend" && method === "POST") return await resend(ctx, request, client);
+  if (path === "/verify" && method === "POST") return await verifyPost(ctx, request, client);
+  if (path === "/verify" && method === "GET") return await verifyGet(ctx, request, client);
+  if (path === "/reauthenticate" && method === "GET") return await reauthenticate(ctx, request);
+  if (path === "/invite" && method === "POST") {
+    await requireAdmin(ctx, request);
+    return await invite(ctx, request);
+  }
+  if (path === "/admin/generate_link" && method === "POST") {
+    await requireAdmin(ctx, request);
+    return await generateLink(ctx, request);
+  }
   if (path === "/_local/token" && method === "POST") return await localToken(ctx, request);
   const admin = /^\/admin\/users(?:\/([^/]+))?\/?$/.exec(path);
   if (admin) {

@@ -3,7 +3,41 @@
  * CLI's defaults where a key is absent.
  */
 import { parse } from "smol-toml";
+import { tryParseGoDuration } from "./duration.ts";
+import { checkTemplate, MAIL_KINDS, type MailKind } from "./mail_templates.ts";
 import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from "./rate_limits.ts";
+
+/** `[auth.email.smtp]`: a real mail server instead of the local inbox. */
+export interface SmtpSettings {
+  host: string;
+  port: number;
+  user: string;
+  pass: string;
+  adminEmail: string;
+  senderName: string;
+}
+
+/** What the mails and their one-time codes need (`[auth]`, `[auth.email]`, `[inbucket]`). */
+export interface EmailSettings {
+  /** `[auth] additional_redirect_urls`: globs a `redirect_to` may match besides site_url. */
+  additionalRedirectUrls: string[];
+  /** `double_confirm_changes`: an email change needs a code from the old and the new address. */
+  secureEmailChange: boolean;
+  /** `secure_password_change`: a password change needs a reauthentication code (nonce). */
+  securePasswordChange: boolean;
+  /** `max_frequency`: least time between two mails of one kind to one user, milliseconds. */
+  maxFrequencyMs: number;
+  otpLength: number;
+  /** `otp_expiry`: seconds a code or link stays good. */
+  otpExpiry: number;
+  /** `[auth.email.template.<kind>]` subject and content (read from content_path at start). */
+  templates: Partial<Record<MailKind, { subject?: string; content?: string }>>;
+  /** `[auth.email.smtp]` when enabled; null sends to the local inbox. */
+  smtp: SmtpSettings | null;
+  /** The From of local mails (`[inbucket] admin_email`, `sender_name`). */
+  adminEmail: string;
+  senderName: string;
+}
 
 export interface AuthSettings {
   siteUrl: string;
@@ -24,7 +58,21 @@ export interface AuthSettings {
   signingAlg: "ES256" | "HS256";
   /** `[auth.rate_limit]` (./rate_limits.ts). */
   rateLimits: RateLimitSettings;
+  email: EmailSettings;
 }
+
+export const DEFAULT_EMAIL_SETTINGS: EmailSettings = {
+  additionalRedirectUrls: [],
+  secureEmailChange: true,
+  securePasswordChange: false,
+  maxFrequencyMs: 1000,
+  otpLength: 6,
+  otpExpiry: 3600,
+  templates: {},
+  smtp: null,
+  adminEmail: "admin@email.com",
+  senderName: "Admin",
+};
 
 export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
   siteUrl: "http://127.0.0.1:3000",
@@ -38,6 +86,7 @@ export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
   minPasswordLength: 6,
   signingAlg: "ES256",
   rateLimits: DEFAULT_RATE_LIMITS,
+  email: DEFAULT_EMAIL_SETTINGS,
 };
 
 type Table = Record<string, unknown>;
@@ -46,6 +95,9 @@ type Table = Record<string, unknown>;
 export function readAuthSettings(
   tomlText: string | null,
   signingAlg: string | undefined,
+  /** Where template content_path is resolved from (the folder holding supabase/). */
+  projectRoot = ".",
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): AuthSettings {
   const root = tomlText === null ? {} : parse(tomlText) as Table;
   const auth = (root.auth ?? {}) as Table;
@@ -140,5 +192,126 @@ export function readAuthSettings(
       emailSent: integer(limits, "email_sent", defaults.rateLimits.emailSent, "auth.rate_limit", 1),
       mfaChallengeAndVerify: defaults.rateLimits.mfaChallengeAndVerify,
     },
+    email: readEmailSettings(root, { pick, integer, projectRoot, env }),
+  };
+}
+
+interface Readers {
+  pick: <T>(
+    table: Table,
+    key: string,
+    type: "string" | "number" | "boolean",
+    fallback: T,
+    at: string,
+  ) => T;
+  integer: (table: Table, key: string, fallback: number, at: string, min: number) => number;
+  projectRoot: string;
+  env: (name: string) => string | undefined;
+}
+
+/** config.toml's `env(NAME)` values, as the Supabase CLI substitutes them. */
+function fromEnv(value: string, at: string, env: Readers["env"]): string {
+  const match = /^env\((\w+)\)$/.exec(value.trim());
+  if (!match) return value;
+  const found = env(match[1]!);
+  if (found === undefined) {
+    throw new Error(`supabase/config.toml: ${at} names env(${match[1]}), which is not set`);
+  }
+  return found;
+}
+
+function readEmailSettings(root: Table, r: Readers): EmailSettings {
+  const auth = (root.auth ?? {}) as Table;
+  const email = (auth.email ?? {}) as Table;
+  const inbucket = (root.inbucket ?? {}) as Table;
+  const d = DEFAULT_EMAIL_SETTINGS;
+  const urls = auth.additional_redirect_urls ?? [];
+  if (!Array.isArray(urls) || urls.some((u) => typeof u !== "string")) {
+    throw new Error(
+      "supabase/config.toml: auth.additional_redirect_urls must be a list of strings",
+    );
+  }
+  const frequency = r.pick<string>(email, "max_frequency", "string", "1s", "auth.email");
+  const maxFrequencyMs = tryParseGoDuration(frequency);
+  if (maxFrequencyMs === null) {
+    throw new Error(
+      `supabase/config.toml: auth.email.max_frequency must be a duration such as "1s" or "1m"`,
+    );
+  }
+  const otpLength = r.integer(email, "otp_length", d.otpLength, "auth.email", 6);
+  if (otpLength > 10) {
+    throw new Error("supabase/config.toml: auth.email.otp_length must be 6 to 10");
+  }
+  const templates: EmailSettings["templates"] = {};
+  const templateTable = (email.template ?? {}) as Table;
+  for (const [kind, value] of Object.entries(templateTable)) {
+    if (!(MAIL_KINDS as readonly string[]).includes(kind)) {
+      throw new Error(
+        `supabase/config.toml: auth.email.template.${kind} is not a template GoTrue sends (${
+          MAIL_KINDS.join(", ")
+        })`,
+      );
+    }
+    const t = value as Table;
+    const at = `auth.email.template.${kind}`;
+    const subject = r.pick<string | undefined>(t, "subject", "string", undefined, at);
+    const path = r.pick<string | undefined>(t, "content_path", "string", undefined, at);
+    let content: string | undefined;
+    if (path !== undefined) {
+      const full = path.startsWith("/") ? path : `${r.projectRoot}/${path}`;
+      try {
+        content = Deno.readTextFileSync(full);
+      } catch {
+        throw new Error(
+          `supabase/config.toml: ${at}.content_path: cannot read ${path} (from ${r.projectRoot})`,
+        );
+      }
+    }
+    if (subject !== undefined) checkTemplate(kind as MailKind, "subject", subject);
+    if (content !== undefined) checkTemplate(kind as MailKind, "content", content);
+    templates[kind as MailKind] = {
+      ...(subject !== undefined ? { subject } : {}),
+      ...(content !== undefined ? { content } : {}),
+    };
+  }
+  const smtpTable = (email.smtp ?? null) as Table | null;
+  let smtp: SmtpSettings | null = null;
+  if (smtpTable && r.pick(smtpTable, "enabled", "boolean", true, "auth.email.smtp")) {
+    const at = "auth.email.smtp";
+    smtp = {
+      host: r.pick(smtpTable, "host", "string", "", at),
+      port: r.integer(smtpTable, "port", 587, at, 1),
+      user: fromEnv(r.pick(smtpTable, "user", "string", "", at), `${at}.user`, r.env),
+      pass: fromEnv(r.pick(smtpTable, "pass", "string", "", at), `${at}.pass`, r.env),
+      adminEmail: r.pick(smtpTable, "admin_email", "string", d.adminEmail, at),
+      senderName: r.pick(smtpTable, "sender_name", "string", d.senderName, at),
+    };
+    if (smtp.host === "") {
+      throw new Error(`supabase/config.toml: ${at}.host is required when enabled`);
+    }
+  }
+  return {
+    additionalRedirectUrls: urls as string[],
+    secureEmailChange: r.pick(
+      email,
+      "double_confirm_changes",
+      "boolean",
+      d.secureEmailChange,
+      "auth.email",
+    ),
+    securePasswordChange: r.pick(
+      email,
+      "secure_password_change",
+      "boolean",
+      d.securePasswordChange,
+      "auth.email",
+    ),
+    maxFrequencyMs,
+    otpLength,
+    otpExpiry: r.integer(email, "otp_expiry", d.otpExpiry, "auth.email", 1),
+    templates,
+    smtp,
+    adminEmail: r.pick(inbucket, "admin_email", "string", d.adminEmail, "inbucket"),
+    senderName: r.pick(inbucket, "sender_name", "string", d.senderName, "inbucket"),
   };
 }

@@ -15,10 +15,12 @@ export const DUPLICATE_EMAIL_MSG = "A user with this email address has already b
 // deno-lint-ignore no-explicit-any
 export type UserRow = Record<string, any>;
 
-const USER_COLUMNS = `id, aud, role, email, encrypted_password, email_confirmed_at, phone,
-  phone_confirmed_at, confirmed_at, confirmation_sent_at, last_sign_in_at, email_change,
-  raw_app_meta_data, raw_user_meta_data, is_anonymous, banned_until, deleted_at, created_at,
-  updated_at`;
+const USER_COLUMNS = `id, instance_id, aud, role, email, encrypted_password, email_confirmed_at,
+  phone, phone_confirmed_at, confirmed_at, confirmation_token, confirmation_sent_at, invited_at,
+  recovery_token, recovery_sent_at, email_change, email_change_token_new,
+  email_change_token_current, email_change_sent_at, email_change_confirm_status,
+  reauthentication_token, reauthentication_sent_at, last_sign_in_at, raw_app_meta_data,
+  raw_user_meta_data, is_anonymous, banned_until, deleted_at, created_at, updated_at`;
 
 export async function findUserById(sql: Sql, id: string): Promise<UserRow | null> {
   if (!UUID.test(id)) return null;
@@ -57,7 +59,11 @@ export async function userJson(sql: Sql, user: UserRow): Promise<Record<string, 
     phone_confirmed_at: iso(user.phone_confirmed_at),
     confirmation_sent_at: iso(user.confirmation_sent_at),
     confirmed_at: iso(user.confirmed_at),
+    invited_at: iso(user.invited_at),
+    recovery_sent_at: iso(user.recovery_sent_at),
     new_email: user.email_change || undefined,
+    email_change_sent_at: iso(user.email_change_sent_at),
+    reauthentication_sent_at: iso(user.reauthentication_sent_at),
     last_sign_in_at: iso(user.last_sign_in_at),
     app_metadata: user.raw_app_meta_data ?? {},
     user_metadata: user.raw_user_meta_data ?? {},
@@ -135,7 +141,7 @@ export async function createUser(sql: Sql, user: NewUser): Promise<UserRow> {
         is_anonymous, banned_until, created_at, updated_at)
       values (${INSTANCE_ID}, ${id}, 'authenticated', ${user.role ?? "authenticated"},
         ${user.email}, ${user.encryptedPassword}, ${user.confirmed ? new Date() : null},
-        ${user.confirmed || !user.email ? null : new Date()}, ${sql.json(app)},
+        null, ${sql.json(app)},
         ${sql.json((user.userMetadata ?? {}) as never)}, ${user.anonymous},
         ${user.bannedUntil ?? null}, now(), now())`;
   } catch (error) {

@@ -84,6 +84,20 @@ function postgrestEnv(
 }
 
 export async function startPostgrest(bin: string, options: PostgrestOptions): Promise<Postgrest> {
+  // Its ports are picked free, then bound by PostgREST: another process can take one in
+  // between (seen with many stacks starting at once). That start is retried with new ports.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnce(bin, options);
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === 3) throw error;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOnce(bin: string, options: PostgrestOptions): Promise<Postgrest> {
   const port = await freePort();
   const adminPort = await freePort();
   const env = postgrestEnv(options, port, adminPort);
@@ -98,8 +112,13 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
   const watchdog = guardChild(child.pid, "SIGTERM");
   let stopping = false;
   let exited = false;
-  pipeLines(child.stdout, (l) => options.log(`[postgrest] ${l}`));
-  pipeLines(child.stderr, (l) => options.log(`[postgrest] ${l}`));
+  let portTaken = false;
+  const line = (l: string) => {
+    if (/address already in use|resource busy/i.test(l)) portTaken = true;
+    options.log(`[postgrest] ${l}`);
+  };
+  pipeLines(child.stdout, line);
+  pipeLines(child.stderr, line);
   const status = child.status.then((s) => {
     exited = true;
     if (!stopping) options.onCrash(s.code);
@@ -110,6 +129,8 @@ export async function startPostgrest(bin: string, options: PostgrestOptions): Pr
   while (true) {
     if (exited) {
       await watchdog.dismiss();
+      await new Promise((r) => setTimeout(r, 20)); // its last lines
+      if (portTaken) throw new PortTaken("PostgREST's port was taken");
       throw new Error("PostgREST exited during start-up (see the [postgrest] lines above)");
     }
     try {
