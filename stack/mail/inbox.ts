@@ -322,6 +322,21 @@ ${body}`,
   );
 }
 
+/** The http(s) links of a mail, as plain links on the inbox's own page (one click signs in). */
+function linksOf(html: string): string {
+  const links = [...html.matchAll(/<a\s[^>]*?href\s*=\s*"([^"]*)"[^>]*>([\s\S]*?)<\/a>/gi)]
+    .map(([, href, label]) => ({
+      href: decodeEntities(href!),
+      label: decodeEntities(label!.replace(/<[^>]+>/g, "")).trim(),
+    }))
+    .filter((l) => /^https?:\/\//i.test(l.href));
+  if (links.length === 0) return "";
+  return `<p>Links: ${
+    links.map((l) => `<a class="mail-link" href="${esc(l.href)}">${esc(l.label || l.href)}</a>`)
+      .join(" ")
+  }</p>`;
+}
+
 /** Mailpit's API and a small page, for Deno.serve. */
 export function inboxHandler(inbox: Inbox): (request: Request) => Promise<Response> {
   return async (request) => {
@@ -410,7 +425,7 @@ export function inboxHandler(inbox: Inbox): (request: Request) => Promise<Respon
 <p>From ${esc(m.From.Address)} to ${esc(m.To.map((a) => a.Address).join(", "))}, ${
             esc(m.Created)
           }</p>
-${
+${linksOf(m.HTML)}${
             m.HTML
               ? `<iframe sandbox="allow-popups allow-popups-to-escape-sandbox" src="/view/${m.ID}/html"></iframe>`
               : ""

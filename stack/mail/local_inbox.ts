@@ -15,7 +15,8 @@ export interface InboxSettings {
 
 export function readInboxSettings(tomlText: string | null): InboxSettings {
   const root = tomlText === null ? {} : parse(tomlText) as Record<string, unknown>;
-  const table = (root.inbucket ?? {}) as Record<string, unknown>;
+  // `[inbucket]` is the CLI's key (its Mailpit); `[local_smtp]` is read as the same.
+  const table = (root.local_smtp ?? root.inbucket ?? {}) as Record<string, unknown>;
   const port = (key: string, fallback: number | null) => {
     const value = table[key];
     if (value === undefined) return fallback;
