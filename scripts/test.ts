@@ -38,7 +38,7 @@ const providers = await startProviders();
 const started = performance.now();
 let secrets: string[] = [];
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
-/** Responses that hand out tokens by design. */
+/** Responses that hand out tokens by design (and POST /auth/v1/factors/{id}/verify). */
 const ISSUES_TOKENS = new Set([
   "/functions/v1/token-exchange",
   "/auth/v1/_local/token",
@@ -66,7 +66,8 @@ const stack = await startStack({
       scanned++;
       const kinds: string[] = [];
       if (secrets.some((v) => body.includes(v))) kinds.push("a key or secret value");
-      if (!(ISSUES_TOKENS.has(path) && response.ok) && JWT.test(body)) kinds.push("a JWT");
+      const issues = ISSUES_TOKENS.has(path) || /^\/auth\/v1\/factors\/[^/]+\/verify$/.test(path);
+      if (!(issues && response.ok) && JWT.test(body)) kinds.push("a JWT");
       if (kinds.length) {
         log(
           `[leak] ${request.method} ${path} ${response.status} body holds ${kinds.join(" and ")}`,

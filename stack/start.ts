@@ -5,6 +5,7 @@
 import type { JWK } from "jose";
 import { type AuthConfig, loadConfig } from "../functions/_shared/mod.ts";
 import { createAuthService } from "./auth/handler.ts";
+import { type HookSettings, readHookSettings } from "./auth/hooks.ts";
 import { type AuthSettings, readAuthSettings } from "./auth/settings.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "./runtime/body_limit.ts";
 import { bootstrap, type Database, openDatabase, resetDatabase } from "./db/database.ts";
@@ -71,6 +72,8 @@ export interface StackOptions {
   inspectFunction?: string;
   /** Overrides of supabase/config.toml's [auth] settings (tests start stacks with others). */
   authSettings?: Partial<AuthSettings>;
+  /** `[auth.hook.*]` instead of config.toml's (tests). */
+  authHooks?: HookSettings;
   /** The inbox's web/API port (`[inbucket] port`, 54324); 0 picks a free one (the default
    * when `port` is 0). */
   inboxPort?: number;
@@ -176,6 +179,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       settings: await authSettings(configTomlPath, env, options),
       apiKeyKind: (v) => (v === null ? null : config.apiKeys.match(v)?.kind ?? null),
       inboxSmtpPort: inbox?.smtpPort ?? null,
+      hooks: options.authHooks ??
+        readHookSettings(configText, (name) => env[name] ?? Deno.env.get(name)),
       log,
     });
     parts.push({ stop: () => authService.close() });

@@ -29,3 +29,7 @@ insert into public.posts (user_id, title, body) values
   ('a1a1a1a1-0000-4000-8000-000000000001', 'Notes on the Analytical Engine', 'Seeded post.'),
   ('a1a1a1a1-0000-4000-8000-000000000001', 'A second post by Ada', ''),
   ('a1a1a1a1-0000-4000-8000-000000000002', 'Compilers', 'Seeded post.');
+
+-- Ada is an admin: the custom access token hook puts "user_role": "admin" in her tokens.
+insert into public.user_roles (user_id, role) values
+  ('a1a1a1a1-0000-4000-8000-000000000001', 'admin');

@@ -1,8 +1,12 @@
 /**
  * `me`: who is calling, and their own profile.
  *
- *   GET   /me  -> 200 {id, role, email, issuer, provider, session_id, aal, is_anonymous, profile}
+ *   GET   /me  -> 200 {id, role, email, issuer, provider, session_id, aal, is_anonymous,
+ *                        user_role, profile}
  *   PATCH /me  {display_name?, avatar_url?} -> 200 the same shape, profile updated
+ *   GET   /me/security  -> 200 {aal, amr}: needs aal2 (a verified MFA factor this session)
+ *   GET   /me/staff     -> 200 {user_role}: needs user_role admin or moderator, the claim
+ *                        Auth's custom access token hook adds (public.user_roles)
  *
  * Any signed-in user: Supabase Auth or a native third-party issuer. The profile is read and
  * written through the caller's own client, so RLS limits it to their row.
@@ -13,6 +17,8 @@ import {
   HttpError,
   json,
   readJsonObject,
+  requireAal,
+  requireClaims,
   validateBody,
   withAuth,
 } from "../_shared/mod.ts";
@@ -40,13 +46,45 @@ function describe(ctx: Context, profile: Profile | null): Response {
     session_id: id.sessionId,
     aal: id.aal,
     is_anonymous: id.isAnonymous,
+    user_role: userRole(ctx),
     profile,
   });
 }
 
+/** The role claim the project's custom access token hook adds (null without one). */
+function userRole(ctx: Context): string | null {
+  const value = ctx.identity!.claims.user_role;
+  return typeof value === "string" ? value : null;
+}
+
+const STAFF = new Set(["admin", "moderator"]);
+
+/** Sub-routes that show the two kinds of guard: assurance level, and a claim from a hook. */
+function guarded(request: Request, ctx: Context): Response {
+  if (request.method !== "GET") {
+    throw new HttpError("method_not_allowed", "Use GET.", { headers: { allow: "GET" } });
+  }
+  const [route] = ctx.path;
+  if (route === "security" && ctx.path.length === 1) {
+    requireAal(ctx.identity!, "aal2");
+    const amr = ctx.identity!.claims.amr;
+    return json({
+      aal: ctx.identity!.aal,
+      amr: Array.isArray(amr) ? amr.map((a) => (a as { method?: unknown }).method ?? a) : [],
+    });
+  }
+  if (route === "staff" && ctx.path.length === 1) {
+    requireClaims(ctx.identity!, {
+      user_role: (v: unknown) => typeof v === "string" && STAFF.has(v),
+    });
+    return json({ user_role: userRole(ctx) });
+  }
+  throw new HttpError("not_found", "Not found.");
+}
+
 export default {
   fetch: withAuth({ allow: "user", methods: ["GET", "PATCH"] }, async (request, ctx) => {
-    if (ctx.path.length > 0) throw new HttpError("not_found", "Not found.");
+    if (ctx.path.length > 0) return guarded(request, ctx);
     if (request.method === "PATCH") {
       const changes = validateBody(await readJsonObject(request), PROFILE_CHANGES);
       if (Object.keys(changes).length === 0) {

@@ -12,6 +12,7 @@ import {
 } from "jose";
 import type { Sql } from "../db/database.ts";
 import { AuthError, badRequest, forbidden, unauthorized } from "./errors.ts";
+import type { Hooks } from "./hooks.ts";
 import type { Mailer } from "./mailer.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import type { RateLimits } from "./rate_limits.ts";
@@ -38,6 +39,7 @@ export interface AuthContext {
   jwks: { keys: JWK[] };
   limits: RateLimits;
   mailer: Mailer;
+  hooks: Hooks;
   /** `${api_url}/auth/v1`: where the links in mails point. */
   externalUrl: string;
 }
@@ -162,4 +164,12 @@ export async function requireAdmin(ctx: AuthContext, request: Request): Promise<
   if (!ADMIN_ROLES.has(String(claims.role ?? ""))) {
     throw forbidden("not_admin", "User not allowed");
   }
+}
+
+/** createUser's `beforeCreate` for routes that run before_user_created (as GoTrue's do). */
+export function beforeUserCreated(ctx: AuthContext, client?: string) {
+  if (!ctx.hooks.enabled("before_user_created")) return undefined;
+  return async (draft: Record<string, unknown>) => {
+    await ctx.hooks.run("before_user_created", { user: draft }, client);
+  };
 }

@@ -11,7 +11,7 @@
  *
  * No answer tells whether an address has an account (except the admin routes).
  */
-import { type AuthContext, body, caller } from "./context.ts";
+import { type AuthContext, beforeUserCreated, body, caller } from "./context.ts";
 import { authJson, badRequest, notFound, unprocessable } from "./errors.ts";
 import { checkFrequency, newOtp, PKCE_PREFIX, redirectTarget, tokenHash } from "./email_tokens.ts";
 import type { MailKind } from "./mail_templates.ts";
@@ -71,7 +71,56 @@ export async function sendCode(
   const hash = await tokenHash(user.email, otp);
   const stored = options.pkce ? PKCE_PREFIX + hash : hash;
   const redirectTo = options.redirectTo ?? redirectTarget(ctx.settings, request);
-  await ctx.mailer.send(spec.mail, user.email, {
+  if (ctx.hooks.enabled("send_email")) {
+    await ctx.hooks.run("send_email", {
+      user: await userJson(ctx.sql, user),
+      email_data: emailData(ctx, purpose, otp, stored, redirectTo),
+    });
+  } else {
+    await mailCode(ctx, spec.mail, user, otp, stored, purpose, redirectTo);
+  }
+  await ctx.sql.unsafe(
+    `update auth.users set ${spec.token} = $1, ${spec.sent} = now()${
+      purpose === "invite" ? ", invited_at = now()" : ""
+    } where id = $2`,
+    [stored, user.id],
+  );
+}
+
+/** GoTrue's send_email hook `email_data`. */
+function emailData(
+  ctx: AuthContext,
+  type: string,
+  token: string,
+  hash: string,
+  redirectTo: string,
+  extra: { tokenNew?: string; hashNew?: string } = {},
+) {
+  return {
+    token,
+    token_hash: hash,
+    redirect_to: redirectTo,
+    email_action_type: type,
+    site_url: ctx.externalUrl,
+    token_new: extra.tokenNew ?? "",
+    token_hash_new: extra.hashNew ?? "",
+    old_email: "",
+    old_phone: "",
+    provider: "",
+    factor_type: "",
+  };
+}
+
+async function mailCode(
+  ctx: AuthContext,
+  kind: MailKind,
+  user: UserRow,
+  otp: string,
+  stored: string,
+  purpose: Purpose,
+  redirectTo: string,
+) {
+  await ctx.mailer.send(kind, user.email, {
     SiteURL: ctx.settings.siteUrl,
     ...(purpose === "reauthentication"
       ? {}
@@ -81,12 +130,6 @@ export async function sendCode(
     TokenHash: stored,
     Data: user.raw_user_meta_data ?? {},
   });
-  await ctx.sql.unsafe(
-    `update auth.users set ${spec.token} = $1, ${spec.sent} = now()${
-      purpose === "invite" ? ", invited_at = now()" : ""
-    } where id = $2`,
-    [stored, user.id],
-  );
 }
 
 /**
@@ -110,6 +153,16 @@ export async function sendEmailChange(
   const redirectTo = redirectTarget(ctx.settings, request);
   const mails = [{ to: newEmail, otp: otpNew, hash: hashNew }];
   if (both) mails.push({ to: user.email, otp: otpCurrent, hash: hashCurrent });
+  if (ctx.hooks.enabled("send_email")) {
+    await ctx.hooks.run("send_email", {
+      user: { ...await userJson(ctx.sql, user), new_email: newEmail },
+      email_data: emailData(ctx, "email_change", otpCurrent, hashCurrent, redirectTo, {
+        tokenNew: otpNew,
+        hashNew,
+      }),
+    });
+    mails.length = 0;
+  }
   for (const mail of mails) {
     await ctx.mailer.send("email_change", mail.to, {
       SiteURL: ctx.settings.siteUrl,
@@ -208,6 +261,7 @@ async function magicLinkFor(
         confirmed: !ctx.settings.confirmations,
         anonymous: false,
         userMetadata: data,
+        beforeCreate: beforeUserCreated(ctx),
       });
     }
     if (ctx.settings.confirmations) {
@@ -328,6 +382,7 @@ export async function invite(ctx: AuthContext, request: Request): Promise<Respon
       confirmed: false,
       anonymous: false,
       userMetadata: data ?? {},
+      beforeCreate: beforeUserCreated(ctx),
     });
   } else if (data) {
     const merged = mergeMetadata(user.raw_user_meta_data, data);
@@ -379,6 +434,7 @@ export async function generateLink(ctx: AuthContext, request: Request): Promise<
           confirmed: false,
           anonymous: false,
           userMetadata: data ?? {},
+          beforeCreate: beforeUserCreated(ctx),
         });
       } else if (data) {
         const merged = mergeMetadata(user.raw_user_meta_data, data);

@@ -18,7 +18,14 @@ import { createLocalJWKSet, importJWK } from "jose";
 import type { Sql } from "../db/database.ts";
 import { publicSigningJwks, signingAlg, type StackKeys } from "../keys.ts";
 import { adminRoute } from "./admin.ts";
-import { type AuthContext, body, caller, requireAdmin, userAgent } from "./context.ts";
+import {
+  type AuthContext,
+  beforeUserCreated,
+  body,
+  caller,
+  requireAdmin,
+  userAgent,
+} from "./context.ts";
 import {
   generateLink,
   invite,
@@ -40,7 +47,9 @@ import {
   unauthorized,
   unprocessable,
 } from "./errors.ts";
+import { Hooks, type HookSettings } from "./hooks.ts";
 import { createMailer } from "./mailer.ts";
+import * as mfa from "./mfa.ts";
 import { BCRYPT_COST, PasswordHasher } from "./passwords.ts";
 import { createFlowState, exchangeAuthCode, pkceParams } from "./pkce.ts";
 import { RateLimits } from "./rate_limits.ts";
@@ -80,6 +89,8 @@ export interface AuthDeps {
   externalUrl?: string;
   /** The local inbox's SMTP port (null or absent: no inbox). */
   inboxSmtpPort?: number | null;
+  /** `[auth.hook.*]` (./hooks.ts). */
+  hooks?: HookSettings;
   log?: (line: string) => void;
 }
 
@@ -94,6 +105,8 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
   // Compared against when an email is unknown, so a sign-in takes as long either way.
   const decoy = passwords.hash(crypto.randomUUID());
   decoy.catch(() => {}); // a stack stopped before its first sign-in never awaits it
+  const log = deps.log ?? ((line: string) => console.error(line));
+  const hooks = new Hooks(deps.sql, deps.hooks ?? {}, log);
   const ctx: AuthContext = {
     sql: deps.sql,
     settings: deps.settings,
@@ -107,6 +120,7 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
       ) as CryptoKey,
       asymmetricAlg: signingAlg(deps.keys.signingKey),
       hs256: new TextEncoder().encode(deps.keys.jwtSecret),
+      hooks,
     },
     verifyKeys: createLocalJWKSet({ keys: publicSigningJwks(deps.keys) }),
     passwords,
@@ -117,8 +131,9 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
     mailer: createMailer({
       settings: deps.settings,
       inboxSmtpPort: deps.inboxSmtpPort ?? null,
-      log: deps.log ?? ((line) => console.error(line)),
+      log,
     }),
+    hooks,
     externalUrl: deps.externalUrl ?? deps.issuer,
   };
   return {
@@ -154,6 +169,7 @@ async function signInAnonymously(
   ctx: AuthContext,
   request: Request,
   params: Record<string, unknown>,
+  client: string,
 ): Promise<Response> {
   if (!ctx.settings.anonymous) {
     throw unprocessable("anonymous_provider_disabled", "Anonymous sign-ins are disabled");
@@ -167,6 +183,7 @@ async function signInAnonymously(
     confirmed: false,
     anonymous: true,
     userMetadata: objectParam(params.data, "data") ?? {},
+    beforeCreate: beforeUserCreated(ctx, client),
   });
   const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "anonymous", {
     userAgent: userAgent(request),
@@ -181,7 +198,7 @@ async function signup(ctx: AuthContext, request: Request, client: string): Promi
   // Anonymous sign-in: supabase-js signInAnonymously() posts no email and no phone.
   if (email === "" && phone === "") {
     ctx.limits.check("anonymous", client);
-    return await signInAnonymously(ctx, request, params);
+    return await signInAnonymously(ctx, request, params, client);
   }
   ctx.limits.check("signup", client);
   if (!ctx.settings.signup) {
@@ -243,6 +260,7 @@ async function signup(ctx: AuthContext, request: Request, client: string): Promi
     confirmed: !ctx.settings.confirmations,
     anonymous: false,
     userMetadata,
+    beforeCreate: beforeUserCreated(ctx, client),
   });
   if (ctx.settings.confirmations) {
     if (pkce) await createFlowState(ctx.sql, user.id, "email/signup", pkce);
@@ -299,7 +317,25 @@ async function token(ctx: AuthContext, request: Request, client: string): Promis
   const user = await findUserByEmail(ctx.sql, email.trim());
   // The hash is checked even for an unknown email, and a failure takes at least one check at
   // Auth's cost: a seeded user's cheaper hash does not tell that the address exists.
-  const ok = await ctx.passwords.compare(password, user?.encrypted_password || await ctx.decoy);
+  const valid = await ctx.passwords.compare(password, user?.encrypted_password || await ctx.decoy);
+  if (user && ctx.hooks.enabled("password_verification_attempt")) {
+    const output = await ctx.hooks.run("password_verification_attempt", {
+      user_id: user.id,
+      valid,
+    }, client);
+    if (output?.decision === "reject") {
+      if (output.should_logout_user === true) {
+        await ctx.sql`delete from auth.sessions where user_id = ${user.id}`;
+      }
+      throw badRequest(
+        "invalid_credentials",
+        typeof output.message === "string" && output.message !== ""
+          ? output.message
+          : "Further password verification attempts will be rejected.",
+      );
+    }
+  }
+  const ok = valid;
   if (!user || !ok) {
     const floor = await ctx.decoyMs;
     const wait = started + floor - performance.now();
@@ -382,6 +418,19 @@ async function updateUser(ctx: AuthContext, request: Request, client: string): P
   }
   const newPassword = typeof params.password === "string" && params.password !== "";
   const newEmail = typeof params.email === "string" && params.email !== "";
+  if ((newPassword || (newEmail && params.email !== user.email)) && sessionId) {
+    const [mfaState] = await ctx.sql`
+      select exists (select from auth.mfa_factors where user_id = ${user.id}
+                     and status = 'verified') as enabled,
+             (select aal from auth.sessions where id = ${sessionId}) as aal`;
+    if (mfaState?.enabled && mfaState.aal !== "aal2") {
+      throw new AuthError(
+        401,
+        "insufficient_aal",
+        "AAL2 session is required to update email or password when MFA is enabled.",
+      );
+    }
+  }
   if (user.is_anonymous && newPassword && !newEmail && !params.phone) {
     throw unprocessable(
       "validation_failed",
@@ -497,6 +546,18 @@ async function route(
   if (path === "/admin/generate_link" && method === "POST") {
     await requireAdmin(ctx, request);
     return await generateLink(ctx, request);
+  }
+  const factor = /^\/factors(?:\/([^/]+)(?:\/(challenge|verify))?)?\/?$/.exec(path);
+  if (factor) {
+    const [, id, action] = factor;
+    if (!id && method === "POST") return await mfa.enroll(ctx, request);
+    if (id && action === "challenge" && method === "POST") {
+      return await mfa.challenge(ctx, request, id, client);
+    }
+    if (id && action === "verify" && method === "POST") {
+      return await mfa.verify(ctx, request, id, client);
+    }
+    if (id && !action && method === "DELETE") return await mfa.unenroll(ctx, request, id);
   }
   if (path === "/_local/token" && method === "POST") return await localToken(ctx, request);
   const admin = /^\/admin\/users(?:\/([^/]+))?\/?$/.exec(path);

@@ -17,6 +17,7 @@ import { SignJWT } from "jose";
 import type { Sql } from "../db/database.ts";
 import type { StackKeys } from "../keys.ts";
 import { badRequest } from "./errors.ts";
+import { checkHookClaims, type Hooks } from "./hooks.ts";
 import type { AuthSettings } from "./settings.ts";
 import { isBanned, userJson, type UserRow } from "./users.ts";
 
@@ -27,6 +28,8 @@ export interface Signer {
   asymmetric: CryptoKey;
   asymmetricAlg: "ES256" | "RS256";
   hs256: Uint8Array;
+  /** `[auth.hook.custom_access_token]` runs on every token signed here. */
+  hooks?: Hooks;
 }
 
 export interface AccessTokenOptions {
@@ -36,6 +39,8 @@ export interface AccessTokenOptions {
   /** Overrides for `deno task token` (role, aal). */
   role?: string;
   aal?: string;
+  /** How the user authenticated for this token (the hook's `authentication_method`). */
+  method?: string;
 }
 
 export interface TokenResponse {
@@ -76,7 +81,7 @@ export async function signAccessToken(
     from auth.mfa_amr_claims where session_id = ${sessionId} order by created_at desc`;
   const [session] = await sql`select aal from auth.sessions where id = ${sessionId}`;
   const alg = options.alg ?? settings.signingAlg;
-  const claims = {
+  let claims: Record<string, unknown> = {
     iss: signer.issuer,
     aud: user.aud ?? "authenticated",
     sub: user.id,
@@ -90,16 +95,25 @@ export async function signAccessToken(
     session_id: sessionId,
     is_anonymous: user.is_anonymous ?? false,
   };
+  if (signer.hooks?.enabled("custom_access_token")) {
+    // GoTrue hands the hook the claims with exp and iat, and signs what it answers.
+    const output = await signer.hooks.run("custom_access_token", {
+      user_id: user.id,
+      claims: { ...claims, exp: now + lifetime, iat: now },
+      authentication_method: options.method ?? "password",
+    });
+    claims = checkHookClaims(output ?? null);
+  }
   // "ES256" asks for the project's signing key, whatever its algorithm (RS256 from a file).
   const header = alg === "HS256"
     ? { alg, typ: "JWT" }
     : { alg: signer.asymmetricAlg, typ: "JWT", kid: signer.keys.signingKey.kid };
-  const token = await new SignJWT(claims)
-    .setProtectedHeader(header)
-    .setIssuedAt(now)
-    .setExpirationTime(now + lifetime)
-    .sign(alg === "HS256" ? signer.hs256 : signer.asymmetric);
-  return { token, expiresIn: lifetime, expiresAt: now + lifetime };
+  const jwt = new SignJWT(claims).setProtectedHeader(header);
+  if (claims.iat === undefined) jwt.setIssuedAt(now);
+  if (claims.exp === undefined) jwt.setExpirationTime(now + lifetime);
+  const token = await jwt.sign(alg === "HS256" ? signer.hs256 : signer.asymmetric);
+  const expiresAt = typeof claims.exp === "number" ? claims.exp : now + lifetime;
+  return { token, expiresIn: expiresAt - now, expiresAt };
 }
 
 /** A new session for a user who just authenticated with `method`; returns Auth's token answer. */
@@ -129,7 +143,10 @@ export async function startSession(
   });
   // Re-read: the sign-in just set last_sign_in_at.
   const [signedIn] = await sql`select * from auth.users where id = ${user.id}`;
-  return await answer(sql, signer, settings, signedIn!, sessionId, refreshToken, options);
+  return await answer(sql, signer, settings, signedIn!, sessionId, refreshToken, {
+    ...options,
+    method,
+  });
 }
 
 async function answer(
@@ -177,7 +194,9 @@ export async function refreshSession(
   });
   const done = outcome as { sessionId: string; user: UserRow; token: string } | null;
   if (!done) throw badRequest("refresh_token_already_used", "Invalid Refresh Token: Already Used");
-  return await answer(sql, signer, settings, done.user, done.sessionId, done.token);
+  return await answer(sql, signer, settings, done.user, done.sessionId, done.token, {
+    method: "token_refresh",
+  });
 }
 
 /** The token row (locked), its user and its session, or Auth's reason why it cannot refresh. */

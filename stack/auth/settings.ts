@@ -59,7 +59,21 @@ export interface AuthSettings {
   /** `[auth.rate_limit]` (./rate_limits.ts). */
   rateLimits: RateLimitSettings;
   email: EmailSettings;
+  /** `[auth.mfa]`: TOTP (the Supabase CLI's defaults: off until config.toml turns it on). */
+  mfa: MfaSettings;
 }
+
+export interface MfaSettings {
+  maxEnrolledFactors: number;
+  totpEnroll: boolean;
+  totpVerify: boolean;
+}
+
+export const DEFAULT_MFA_SETTINGS: MfaSettings = {
+  maxEnrolledFactors: 10,
+  totpEnroll: false,
+  totpVerify: false,
+};
 
 export const DEFAULT_EMAIL_SETTINGS: EmailSettings = {
   additionalRedirectUrls: [],
@@ -87,6 +101,7 @@ export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
   signingAlg: "ES256",
   rateLimits: DEFAULT_RATE_LIMITS,
   email: DEFAULT_EMAIL_SETTINGS,
+  mfa: DEFAULT_MFA_SETTINGS,
 };
 
 type Table = Record<string, unknown>;
@@ -193,6 +208,18 @@ export function readAuthSettings(
       mfaChallengeAndVerify: defaults.rateLimits.mfaChallengeAndVerify,
     },
     email: readEmailSettings(root, { pick, integer, projectRoot, env }),
+    mfa: readMfaSettings(auth, pick, integer),
+  };
+}
+
+function readMfaSettings(auth: Table, pick: Readers["pick"], integer: Readers["integer"]) {
+  const mfa = (auth.mfa ?? {}) as Table;
+  const totp = (mfa.totp ?? {}) as Table;
+  const d = DEFAULT_MFA_SETTINGS;
+  return {
+    maxEnrolledFactors: integer(mfa, "max_enrolled_factors", d.maxEnrolledFactors, "auth.mfa", 1),
+    totpEnroll: pick(totp, "enroll_enabled", "boolean", d.totpEnroll, "auth.mfa.totp"),
+    totpVerify: pick(totp, "verify_enabled", "boolean", d.totpVerify, "auth.mfa.totp"),
   };
 }
 

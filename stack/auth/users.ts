@@ -4,6 +4,7 @@
  */
 import type { Sql } from "../db/database.ts";
 import { AuthError, badRequest, unprocessable } from "./errors.ts";
+import { factorsJson } from "./mfa.ts";
 import { MAX_PASSWORD_LENGTH } from "./passwords.ts";
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -48,6 +49,7 @@ export async function userJson(sql: Sql, user: UserRow): Promise<Record<string, 
     select id, provider_id, user_id, identity_data, provider, last_sign_in_at, created_at,
            updated_at, email
     from auth.identities where user_id = ${user.id} order by created_at`;
+  const factors = await factorsJson(sql, user.id);
   const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : undefined);
   const out: Record<string, unknown> = {
     id: user.id,
@@ -81,6 +83,7 @@ export async function userJson(sql: Sql, user: UserRow): Promise<Record<string, 
     created_at: iso(user.created_at),
     updated_at: iso(user.updated_at),
     banned_until: iso(user.banned_until),
+    factors: factors.length > 0 ? factors : undefined,
     is_anonymous: user.is_anonymous ?? false,
   };
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];
@@ -128,12 +131,30 @@ export interface NewUser {
   userMetadata?: Record<string, unknown>;
   appMetadata?: Record<string, unknown>;
   bannedUntil?: Date | null;
+  /** Sees the user about to be made, and may refuse it (the before_user_created hook). */
+  beforeCreate?: (draft: Record<string, unknown>) => Promise<void>;
 }
 
 /** Insert the user and, for an email user, its `email` identity (as Auth's signupNewUser). */
 export async function createUser(sql: Sql, user: NewUser): Promise<UserRow> {
   const id = user.id ?? crypto.randomUUID();
   const app = user.anonymous ? {} : { ...EMAIL_APP_METADATA, ...(user.appMetadata ?? {}) };
+  if (user.beforeCreate) {
+    const now = new Date().toISOString();
+    await user.beforeCreate({
+      id,
+      aud: "authenticated",
+      role: user.role ?? "authenticated",
+      email: user.email ?? "",
+      phone: "",
+      app_metadata: app,
+      user_metadata: user.userMetadata ?? {},
+      identities: [],
+      created_at: now,
+      updated_at: now,
+      is_anonymous: user.anonymous,
+    });
+  }
   try {
     await sql`
       insert into auth.users (instance_id, id, aud, role, email, encrypted_password,

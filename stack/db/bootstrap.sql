@@ -107,7 +107,9 @@ alter default privileges in schema extensions grant all on sequences to postgres
 -- `public`: the API roles may use it, and RLS decides row by row. What `postgres` (your
 -- migrations) or `supabase_admin` creates there is granted to them by default.
 grant usage on schema public to postgres, anon, authenticated, service_role;
-grant all on schema public to postgres;
+-- With grant option, as on a hosted project (where postgres owns the database and so `public`):
+-- migrations may grant the schema on, e.g. to supabase_auth_admin for an Auth hook.
+grant all on schema public to postgres with grant option;
 alter default privileges for role postgres in schema public
   grant all on tables to anon, authenticated, service_role;
 alter default privileges for role postgres in schema public
@@ -229,6 +231,30 @@ create table if not exists auth.refresh_tokens (
 create index if not exists refresh_tokens_session_id_revoked_idx
   on auth.refresh_tokens (session_id, revoked);
 create index if not exists refresh_tokens_parent_idx on auth.refresh_tokens (parent);
+
+-- MFA (GoTrue's mfa_factors / mfa_challenges): TOTP factors and their challenges.
+create table if not exists auth.mfa_factors (
+  id uuid primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  friendly_name text,
+  factor_type text not null,
+  status text not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  secret text,
+  phone text,
+  last_challenged_at timestamptz
+);
+create index if not exists factor_id_created_at_idx on auth.mfa_factors (user_id, created_at);
+create table if not exists auth.mfa_challenges (
+  id uuid primary key,
+  factor_id uuid not null references auth.mfa_factors (id) on delete cascade,
+  created_at timestamptz not null default now(),
+  verified_at timestamptz,
+  ip_address inet not null,
+  otp_code text
+);
+alter table auth.sessions add column if not exists factor_id uuid;
 
 -- PKCE flows of email sign-in (GoTrue's flow_state): one row per started flow, used once.
 create table if not exists auth.flow_state (

@@ -1,0 +1,257 @@
+/**
+ * TOTP factors, as Supabase Auth runs them (supabase/auth internal/api/mfa.go): enroll, then
+ * challenge + verify moves the session to aal2 (amr gains "totp", the session keeps its factor,
+ * a refresh keeps the level); unenrolling a verified factor needs aal2 and brings the sessions
+ * that used it back to aal1. The secret, the code check (SHA-1, 6 digits, 30 s, one step of
+ * skew) and the QR code come from maintained libraries (otpauth, qrcode).
+ *
+ *   POST   /factors                    {factor_type: "totp", friendly_name?, issuer?}
+ *   POST   /factors/{id}/challenge     a challenge (5 minutes, bound to the client address)
+ *   POST   /factors/{id}/verify        {challenge_id, code}: a new aal2 token for this session
+ *   DELETE /factors/{id}
+ */
+import * as OTPAuth from "otpauth";
+import QRCode from "qrcode";
+import { type AuthContext, body, caller } from "./context.ts";
+import { AuthError, authJson, badRequest, forbidden, notFound, unprocessable } from "./errors.ts";
+import { newRefreshToken, signAccessToken } from "./sessions.ts";
+import { findUserById, userJson, UUID } from "./users.ts";
+
+const CHALLENGE_EXPIRY_S = 300;
+const FACTOR_EXPIRY_S = 300;
+
+function totpOf(secret: string, issuer = "", label = ""): OTPAuth.TOTP {
+  return new OTPAuth.TOTP({
+    issuer,
+    label,
+    algorithm: "SHA1",
+    digits: 6,
+    period: 30,
+    secret: OTPAuth.Secret.fromBase32(secret),
+  });
+}
+
+/** The signed-in caller with a session: the MFA routes need both. */
+async function sessionCaller(ctx: AuthContext, request: Request) {
+  const who = await caller(ctx, request);
+  if (!who.sessionId) {
+    throw new AuthError(
+      500,
+      "unexpected_failure",
+      "A valid session and a registered user are required to enroll a factor",
+    );
+  }
+  const [session] = await ctx.sql`select aal from auth.sessions where id = ${who.sessionId}`;
+  return { ...who, sessionId: who.sessionId, aal: (session?.aal ?? "aal1") as string };
+}
+
+async function ownedFactor(ctx: AuthContext, userId: string, id: string) {
+  if (!UUID.test(id)) throw notFound("validation_failed", "factor_id must be an UUID");
+  const [factor] = await ctx.sql`
+    select id, user_id, friendly_name, factor_type, status, secret, created_at
+    from auth.mfa_factors where id = ${id} and user_id = ${userId}`;
+  if (!factor) throw notFound("mfa_factor_not_found", "Factor not found");
+  return factor;
+}
+
+export async function enroll(ctx: AuthContext, request: Request): Promise<Response> {
+  const { user, aal } = await sessionCaller(ctx, request);
+  const params = await body(request);
+  const type = params.factor_type;
+  if (type === "phone") {
+    throw unprocessable("mfa_phone_enroll_not_enabled", "MFA enroll is disabled for Phone");
+  }
+  if (type === "webauthn") {
+    throw unprocessable("mfa_web_authn_enroll_not_enabled", "MFA enroll is disabled for WebAuthn");
+  }
+  if (type !== "totp") {
+    throw badRequest("validation_failed", "factor_type needs to be totp, phone, or webauthn");
+  }
+  if (!ctx.settings.mfa.totpEnroll) {
+    throw unprocessable("mfa_totp_enroll_not_enabled", "MFA enroll is disabled for TOTP");
+  }
+  const name = typeof params.friendly_name === "string" ? params.friendly_name : "";
+  const issuer = typeof params.issuer === "string" && params.issuer !== ""
+    ? params.issuer
+    : new URL(ctx.settings.siteUrl).host;
+  await ctx.sql`
+    delete from auth.mfa_factors where user_id = ${user.id} and status = 'unverified'
+    and created_at < now() - make_interval(secs => ${FACTOR_EXPIRY_S})`;
+  const factors = await ctx.sql`
+    select friendly_name, status from auth.mfa_factors where user_id = ${user.id}`;
+  if (factors.some((f) => (f.friendly_name ?? "") === name)) {
+    throw unprocessable(
+      "mfa_factor_name_conflict",
+      `A factor with the friendly name "${name}" for this user already exists`,
+    );
+  }
+  const verified = factors.filter((f) => f.status === "verified").length;
+  if (factors.length >= ctx.settings.mfa.maxEnrolledFactors) {
+    throw unprocessable(
+      "too_many_enrolled_mfa_factors",
+      "Maximum number of verified factors reached, unenroll to continue",
+    );
+  }
+  if (verified > 0 && aal !== "aal2") {
+    throw forbidden("insufficient_aal", "AAL2 required to enroll a new factor");
+  }
+  const secret = new OTPAuth.Secret({ size: 20 }).base32;
+  const uri = totpOf(secret, issuer, user.email ?? "").toString();
+  const qr = await QRCode.toString(uri, { type: "svg", errorCorrectionLevel: "H" });
+  const id = crypto.randomUUID();
+  await ctx.sql`
+    insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, secret)
+    values (${id}, ${user.id}, ${name}, 'totp', 'unverified', ${secret})`;
+  return authJson(request, {
+    id,
+    type: "totp",
+    friendly_name: name,
+    totp: { qr_code: qr, secret, uri },
+  });
+}
+
+export async function challenge(
+  ctx: AuthContext,
+  request: Request,
+  factorId: string,
+  client: string,
+): Promise<Response> {
+  ctx.limits.check("factor_challenge", client);
+  const { user } = await sessionCaller(ctx, request);
+  const factor = await ownedFactor(ctx, user.id, factorId);
+  if (factor.factor_type === "totp" && !ctx.settings.mfa.totpVerify) {
+    throw unprocessable("mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP");
+  }
+  const id = crypto.randomUUID();
+  await ctx.sql`insert into auth.mfa_challenges (id, factor_id, ip_address)
+                values (${id}, ${factor.id}, ${client})`;
+  await ctx.sql`update auth.mfa_factors set last_challenged_at = now() where id = ${factor.id}`;
+  return authJson(request, {
+    id,
+    type: factor.factor_type,
+    expires_at: Math.floor(Date.now() / 1000) + CHALLENGE_EXPIRY_S,
+  });
+}
+
+export async function verify(
+  ctx: AuthContext,
+  request: Request,
+  factorId: string,
+  client: string,
+): Promise<Response> {
+  ctx.limits.check("factor_verify", client);
+  const { user, sessionId } = await sessionCaller(ctx, request);
+  const factor = await ownedFactor(ctx, user.id, factorId);
+  const params = await body(request);
+  const code = typeof params.code === "string" ? params.code : "";
+  if (code === "") throw badRequest("validation_failed", "Code needs to be non-empty");
+  if (!ctx.settings.mfa.totpVerify) {
+    throw unprocessable("mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP");
+  }
+  const challengeId = typeof params.challenge_id === "string" ? params.challenge_id : "";
+  const [found] = UUID.test(challengeId)
+    ? await ctx.sql`select id, created_at, host(ip_address) as ip from auth.mfa_challenges
+                    where id = ${challengeId} and factor_id = ${factor.id} and verified_at is null`
+    : [];
+  if (!found) {
+    throw unprocessable(
+      "mfa_factor_not_found",
+      "MFA factor with the provided challenge ID not found",
+    );
+  }
+  if (found.ip !== client) {
+    throw unprocessable("mfa_ip_address_mismatch", "Challenge and verify IP addresses mismatch.");
+  }
+  if (Date.now() > new Date(found.created_at).getTime() + CHALLENGE_EXPIRY_S * 1000) {
+    await ctx.sql`delete from auth.mfa_challenges where id = ${found.id}`;
+    throw unprocessable(
+      "mfa_challenge_expired",
+      `MFA challenge ${found.id} has expired, verify against another challenge or create a new challenge.`,
+    );
+  }
+  if (totpOf(factor.secret).validate({ token: code, window: 1 }) === null) {
+    throw unprocessable("mfa_verification_failed", "Invalid TOTP code entered");
+  }
+  const refreshToken = newRefreshToken();
+  await ctx.sql.begin(async (tx) => {
+    // The challenge is used once: two verifies racing, only one marks it.
+    const marked = await tx`update auth.mfa_challenges set verified_at = now()
+                            where id = ${found.id} and verified_at is null returning id`;
+    if (marked.length === 0) {
+      throw unprocessable(
+        "mfa_factor_not_found",
+        "MFA factor with the provided challenge ID not found",
+      );
+    }
+    await tx`update auth.mfa_factors set status = 'verified', updated_at = now()
+             where id = ${factor.id}`;
+    await tx`update auth.sessions set aal = 'aal2', factor_id = ${factor.id}, updated_at = now()
+             where id = ${sessionId}`;
+    await tx`
+      insert into auth.mfa_amr_claims (session_id, authentication_method)
+      values (${sessionId}, 'totp')
+      on conflict (session_id, authentication_method)
+      do update set created_at = now(), updated_at = now()`;
+    // Other sessions of the user below aal2 end; unverified factors of the type go.
+    await tx`delete from auth.sessions where user_id = ${user.id} and id <> ${sessionId}
+             and aal <> 'aal2'`;
+    await tx`delete from auth.mfa_factors where user_id = ${user.id} and status = 'unverified'
+             and factor_type = 'totp' and id <> ${factor.id}`;
+    const [live] = await tx`
+      update auth.refresh_tokens set revoked = true, updated_at = now()
+      where session_id = ${sessionId} and revoked = false returning token`;
+    await tx`insert into auth.refresh_tokens (token, user_id, parent, session_id)
+             values (${refreshToken}, ${user.id}, ${live?.token ?? null}, ${sessionId})`;
+  });
+  const fresh = (await findUserById(ctx.sql, user.id))!;
+  const access = await signAccessToken(ctx.sql, ctx.signer, ctx.settings, fresh, sessionId, {
+    method: "totp",
+  });
+  return authJson(request, {
+    access_token: access.token,
+    token_type: "bearer",
+    expires_in: access.expiresIn,
+    expires_at: access.expiresAt,
+    refresh_token: refreshToken,
+    user: await userJson(ctx.sql, fresh),
+  });
+}
+
+export async function unenroll(
+  ctx: AuthContext,
+  request: Request,
+  factorId: string,
+): Promise<Response> {
+  const { user, aal } = await sessionCaller(ctx, request);
+  const factor = await ownedFactor(ctx, user.id, factorId);
+  if (factor.status === "verified" && aal !== "aal2") {
+    throw unprocessable("insufficient_aal", "AAL2 required to unenroll verified factor");
+  }
+  await ctx.sql.begin(async (tx) => {
+    await tx`delete from auth.mfa_factors where id = ${factor.id}`;
+    // The sessions that reached aal2 with this factor are aal1 again.
+    await tx`delete from auth.mfa_amr_claims where authentication_method = 'totp'
+             and session_id in (select id from auth.sessions where factor_id = ${factor.id})`;
+    await tx`update auth.sessions set aal = 'aal1', factor_id = null, updated_at = now()
+             where factor_id = ${factor.id}`;
+  });
+  return authJson(request, { id: factor.id });
+}
+
+/** The user's factors, as GET /user lists them. */
+export async function factorsJson(ctx: AuthContext["sql"], userId: string) {
+  const rows = await ctx`
+    select id, friendly_name, factor_type, status, created_at, updated_at, last_challenged_at
+    from auth.mfa_factors where user_id = ${userId} order by created_at`;
+  return rows.map((f) => ({
+    id: f.id,
+    friendly_name: f.friendly_name ?? "",
+    factor_type: f.factor_type,
+    status: f.status,
+    created_at: new Date(f.created_at).toISOString(),
+    updated_at: new Date(f.updated_at).toISOString(),
+    ...(f.last_challenged_at
+      ? { last_challenged_at: new Date(f.last_challenged_at).toISOString() }
+      : {}),
+  }));
+}
