@@ -51,12 +51,16 @@ export const ERROR_STATUS = {
   // ours
   server_misconfigured: 500,
   internal_error: 500,
+  not_implemented: 501,
   upstream_error: 502,
   jwks_unavailable: 503,
   auth_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** The request id header the local gateway sets on every request and answer. */
+export const REQUEST_ID_HEADER = "sb-request-id";
 
 export interface HttpErrorOptions {
   /** What the caller (or the operator, for 5xx) can do about it. */
@@ -74,6 +78,8 @@ export class HttpError extends Error {
   readonly status: number;
   readonly hint: string | undefined;
   readonly headers: Record<string, string>;
+  /** Set on 5xx answers: the id their log line carries, also in the body and a header. */
+  requestId: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: HttpErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -123,7 +129,7 @@ export function bearerChallenge(error: HttpError): string | undefined {
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   return new HttpError("internal_error", "The function failed unexpectedly.", {
-    hint: "See the function logs for the error id and stack.",
+    hint: "The function's log has this request_id, with the error and its stack.",
     cause: error,
   });
 }
@@ -135,10 +141,14 @@ export function errorResponse(error: HttpError): Response {
   headers.set("sb-error-code", error.code);
   const challenge = bearerChallenge(error);
   if (challenge) headers.set("www-authenticate", challenge);
-  const body: { code: string; message: string; hint?: string } = {
+  const body: { code: string; message: string; hint?: string; request_id?: string } = {
     code: error.code,
     message: error.message,
   };
   if (error.hint) body.hint = error.hint;
+  if (error.requestId) {
+    body.request_id = error.requestId;
+    headers.set(REQUEST_ID_HEADER, error.requestId);
+  }
   return new Response(JSON.stringify(body), { status: error.status, headers });
 }

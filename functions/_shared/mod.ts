@@ -26,7 +26,13 @@ export {
 export { createAdminClient, createUserClient, userClient } from "./clients.ts";
 export { type AuthConfig, loadConfig } from "./config.ts";
 export { applyCors, type CorsPolicy, preflightResponse } from "./cors.ts";
-export { ConfigError, type ErrorCode, errorResponse, HttpError } from "./errors.ts";
+export {
+  ConfigError,
+  type ErrorCode,
+  errorResponse,
+  HttpError,
+  REQUEST_ID_HEADER,
+} from "./errors.ts";
 export { json, noContent, readJsonObject, subPath, validateBody } from "./http.ts";
 export { fromDbError } from "./db_errors.ts";
 export { type FieldRule } from "./http.ts";

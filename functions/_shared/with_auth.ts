@@ -13,7 +13,13 @@ import { authenticate, type Caller, type CallerKind } from "./authenticate.ts";
 import { createAdminClient, userClient } from "./clients.ts";
 import { type AuthConfig, loadConfig } from "./config.ts";
 import { applyCors, type CorsPolicy, isPreflight, preflightResponse } from "./cors.ts";
-import { ConfigError, errorResponse, HttpError, toHttpError } from "./errors.ts";
+import {
+  ConfigError,
+  errorResponse,
+  HttpError,
+  REQUEST_ID_HEADER,
+  toHttpError,
+} from "./errors.ts";
 import {
   type Identity,
   requireAal,
@@ -135,10 +141,20 @@ export function withAuth(
       return applyCors(await handler(request, ctx), request, cors);
     } catch (error) {
       const httpError = toHttpError(error);
-      if (httpError.status >= 500) logError(httpError);
+      if (httpError.status >= 500) {
+        // One id for the log line and the answer: the platform's request id when it sent one.
+        httpError.requestId = requestIdOf(request);
+        logError(httpError);
+      }
       return applyCors(errorResponse(httpError), request, cors);
     }
   };
+}
+
+/** The gateway's `sb-request-id`, or a new id (a request that came some other way). */
+function requestIdOf(request: Request): string {
+  const given = request.headers.get(REQUEST_ID_HEADER);
+  return given && /^[A-Za-z0-9-]{8,64}$/.test(given) ? given : crypto.randomUUID();
 }
 
 /** What a verifier takes beyond the configuration: how strict, which issuers, test hooks. */
@@ -195,12 +211,23 @@ function makeContext(
   };
 }
 
-/** One line per server-side failure: code and message, never a credential. */
+/**
+ * One line per server-side failure: its request id, code, message and the cause's stack, never
+ * a credential (causes are errors of this code and its libraries, not request data).
+ */
 function logError(error: HttpError): void {
   const cause = error.cause instanceof Error
     ? `${error.cause.name}: ${error.cause.message}`
     : undefined;
+  const stack = error.cause instanceof Error ? error.cause.stack : undefined;
   console.error(
-    JSON.stringify({ level: "error", code: error.code, message: error.message, cause }),
+    JSON.stringify({
+      level: "error",
+      ...(error.requestId ? { request_id: error.requestId } : {}),
+      code: error.code,
+      message: error.message,
+      cause,
+      ...(stack ? { stack } : {}),
+    }),
   );
 }

@@ -142,7 +142,8 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
         return await route(ctx, request, path, client);
       } catch (error) {
         if (error instanceof AuthError) return authErrorResponse(request, error);
-        console.error(`auth: ${request.method} ${path} failed: ${(error as Error).message}`);
+        const id = request.headers.get("sb-request-id") ?? "-";
+        log(`[auth] [${id}] ${request.method} ${path} failed: ${(error as Error).stack ?? error}`);
         return authErrorResponse(
           request,
           new AuthError(500, "unexpected_failure", "Unexpected failure, please check server logs"),

@@ -9,6 +9,7 @@ import postgres from "postgres";
 import { findPostgresBinaries } from "./postgres_binaries.ts";
 import {
   type PostgresServer,
+  placeCluster,
   recoverCluster,
   startPostgresServer,
   SUPERUSER,
@@ -107,7 +108,11 @@ async function openEmbedded(options: OpenOptions): Promise<Database> {
     await Deno.chmod(scratch, 0o755); // the server may run as another user (root starts it)
     dataDir = `${scratch}/data`;
   } else {
-    dataDir = options.dataDir!;
+    dataDir = await placeCluster(
+      options.dataDir!,
+      options.ownFolder ?? options.dataDir!.replace(/\/[^/]+$/, ""),
+      log,
+    );
     // A server a killed stack left on this cluster holds its port and files: stop it first.
     await recoverCluster(dataDir, log);
     if (options.reset) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
@@ -126,7 +131,9 @@ async function openEmbedded(options: OpenOptions): Promise<Database> {
     port,
     ephemeral,
     log,
-    ownFolder: options.ownFolder ?? dataDir.replace(/\/[^/]+$/, ""),
+    ownFolder: dataDir === options.dataDir
+      ? options.ownFolder ?? dataDir.replace(/\/[^/]+$/, "")
+      : dataDir.replace(/\/[^/]+$/, ""),
   }).catch(
     async (error) => {
       if (scratch) await Deno.remove(scratch, { recursive: true }).catch(() => {});

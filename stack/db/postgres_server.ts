@@ -149,6 +149,41 @@ async function ensureReachable(
   }
 }
 
+/**
+ * Where a cluster lives: its own folder, or, where the stack runs as root in a folder the
+ * server's user cannot enter (a 0700 temp folder, /root), a folder of its own under /var/tmp,
+ * the same one every time for the same folder.
+ */
+export async function placeCluster(
+  dataDir: string,
+  ownFolder: string | null,
+  log: (line: string) => void,
+): Promise<string> {
+  const user = await runAs();
+  if (!user) return dataDir;
+  try {
+    await ensureReachable(user, dataDir, ownFolder);
+    return dataDir;
+  } catch (error) {
+    const moved = await relocatedCluster(dataDir);
+    log(`[postgres] ${(error as Error).message.split(":")[0]}: the cluster is in ${moved}`);
+    return moved;
+  }
+}
+
+async function relocatedCluster(dataDir: string): Promise<string> {
+  const base = "/var/tmp/edge-auth-postgres";
+  await Deno.mkdir(base, { recursive: true, mode: 0o711 });
+  await Deno.chmod(base, 0o711);
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(dataDir)),
+  );
+  const tag = Array.from(digest.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  const folder = `${base}/${tag}`;
+  await Deno.mkdir(folder, { recursive: true, mode: 0o711 });
+  return `${folder}/${dataDir.split("/").pop()}`;
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);

@@ -43,8 +43,24 @@ async function readNonceThenWatchStdin(): Promise<string> {
 }
 const nonce = await readNonceThenWatchStdin();
 
-/** The request chain a request belongs to, for the calls its function makes to functions. */
-const chain = new AsyncLocalStorage<string | null>();
+/**
+ * The request being served: its chain (for the calls its function makes to functions) and its
+ * id (the gateway's `sb-request-id`), which every console line written for it starts with.
+ */
+const chain = new AsyncLocalStorage<{ chain: string | null; requestId: string | null }>();
+const REQUEST_ID = /^[A-Za-z0-9-]{8,64}$/;
+
+function tagConsole(): void {
+  for (const level of ["log", "info", "warn", "error", "debug"] as const) {
+    const write = console[level].bind(console);
+    console[level] = (...args: unknown[]) => {
+      const id = chain.getStore()?.requestId;
+      if (id) write(`[${id}]`, ...args);
+      else write(...args);
+    };
+  }
+}
+tagConsole();
 
 /**
  * Outgoing calls: the function's own /rest/v1 takes the short way (the gateway's token rule
@@ -68,7 +84,7 @@ function patchFetch(): void {
   globalThis.fetch = async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     if (url.startsWith(functionsBase)) {
-      const id = chain.getStore();
+      const id = chain.getStore()?.chain;
       const request = new Request(input, init);
       if (id) request.headers.set(CALL_CHAIN_HEADER, id);
       const response = await realFetch(request);
@@ -177,13 +193,20 @@ realServe({
   path: socket,
   onListen: () => console.log(JSON.stringify({ ready: nonce })),
 }, async (request, info) => {
-  const id = request.headers.get(CALL_CHAIN_HEADER);
+  const given = request.headers.get("sb-request-id");
+  const requestId = given && REQUEST_ID.test(given) ? given : null;
+  const store = { chain: request.headers.get(CALL_CHAIN_HEADER), requestId };
   try {
-    return await chain.run(id, () => handler(request, info));
+    return await chain.run(store, () => handler(request, info));
   } catch (error) {
-    console.error(`uncaught error: ${(error as Error)?.stack ?? error}`);
+    // Logged once, with the request's id, and the id is in the answer.
+    chain.run(store, () => console.error(`uncaught error: ${(error as Error)?.stack ?? error}`));
     return Response.json(
-      { code: "WORKER_ERROR", message: "Function exited due to an error (please check logs)" },
+      {
+        code: "WORKER_ERROR",
+        message: "Function exited due to an error (please check logs)",
+        ...(requestId ? { request_id: requestId } : {}),
+      },
       { status: 500, headers: { "sb-error-code": "WORKER_ERROR" } },
     );
   }

@@ -10,6 +10,8 @@
  *   /functions/v1/<name>/...  -> the function, with the client's address forwarded, its
  *                                request chain named (./call_chain.ts)
  *   /health                   -> stack health
+ *   /storage/v1, /realtime/v1, /graphql/v1, /pg
+ *                             -> 501 not_implemented, naming what to use instead
  *   /_local/...               -> the stack's own routes (`deno task db reset`)
  *
  * Routing reads the path of a request whose Host header is a host and nothing else, so a Host
@@ -17,7 +19,7 @@
  * it is moved into the header and hidden from what is behind. Bodies are capped
  * (./body_limit.ts); every answer carries CORS for browsers, errors included.
  */
-import { errorResponse, HttpError } from "../../functions/_shared/mod.ts";
+import { errorResponse, HttpError, REQUEST_ID_HEADER } from "../../functions/_shared/mod.ts";
 import { limitBody, tooLarge } from "./body_limit.ts";
 import { CALL_CHAIN_HEADER, CALL_LIMIT_HEADER, type CallChains } from "./call_chain.ts";
 import {
@@ -66,17 +68,63 @@ const PEER = "127.0.0.1";
 
 export function createGateway(deps: GatewayDeps): (request: Request) => Promise<Response> {
   const route = routeRequest(deps);
-  if (!deps.observe) return route;
   const observe = deps.observe;
-  return async (request) => {
-    const response = await route(request);
-    observe(request, response.clone());
+  return async (incoming) => {
+    // Every request gets an id (the client's own is not believed): in the answer's
+    // sb-request-id, in what the function sees, and in every log line written for it.
+    const requestId = crypto.randomUUID();
+    const headers = new Headers(incoming.headers);
+    headers.set(REQUEST_ID_HEADER, requestId);
+    const request = new Request(incoming, { headers });
+    const started = performance.now();
+    let response = await route(request, requestId);
+    response = withRequestId(response, requestId);
+    observe?.(request, response.clone());
+    const path = new URL(request.url).pathname;
+    const fn = /^\/functions\/v1\/([^/?]+)/.exec(path)?.[1];
+    if (fn !== undefined || response.status >= 500) {
+      deps.log(
+        `${fn !== undefined ? `[fn:${fn}]` : "[gateway]"} [${requestId}] ${request.method} ${
+          path.slice(0, 200)
+        } ${response.status} ${Math.round(performance.now() - started)} ms`,
+      );
+    }
     return response;
   };
 }
 
-function routeRequest(deps: GatewayDeps): (request: Request) => Promise<Response> {
-  return async (request) => {
+/** The answer with the request's id (a function's answer has immutable headers: copied). */
+function withRequestId(response: Response, requestId: string): Response {
+  try {
+    response.headers.set(REQUEST_ID_HEADER, requestId);
+    return response;
+  } catch {
+    const headers = new Headers(response.headers);
+    headers.set(REQUEST_ID_HEADER, requestId);
+    return new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers,
+    });
+  }
+}
+
+/** Supabase services this stack does not run: a clear 501, not a bare 404. */
+const NOT_HERE: Record<string, string> = {
+  "/storage/v1": "Storage is not part of this local stack: run `supabase start` for it, or " +
+    "test storage code against a hosted project.",
+  "/realtime/v1": "Realtime is not part of this local stack: run `supabase start` for it, or " +
+    "test subscriptions against a hosted project.",
+  "/graphql/v1": "GraphQL (pg_graphql) is not part of this local stack: use /rest/v1, or run " +
+    "`supabase start`.",
+  "/pg": "The database API (postgres-meta, Studio's) is not part of this local stack: connect " +
+    "to db_url from `deno task status` instead.",
+};
+
+function routeRequest(
+  deps: GatewayDeps,
+): (request: Request, requestId: string) => Promise<Response> {
+  return async (request, requestId) => {
     if (!validHost(request)) {
       return errorResponse(new HttpError("bad_request", "The Host header is not a host name."));
     }
@@ -109,11 +157,18 @@ function routeRequest(deps: GatewayDeps): (request: Request) => Promise<Response
       }
       // A function's answers are its own (CORS included); the gateway's refusals get CORS.
       if (path.startsWith("/functions/v1/")) return await fn(request, path, deps);
+      const service = Object.keys(NOT_HERE).find((p) => path === p || path.startsWith(`${p}/`));
+      if (service) {
+        if (request.method === "OPTIONS") return preflight(request);
+        return withCors(errorResponse(new HttpError("not_implemented", NOT_HERE[service]!)));
+      }
       return withCors(
         errorResponse(new HttpError("not_found", "No such route on this local stack.")),
       );
     } catch (error) {
-      deps.log(`[gateway] ${request.method} ${path} failed: ${(error as Error).message}`);
+      deps.log(
+        `[gateway] [${requestId}] ${request.method} ${path} failed: ${(error as Error).stack}`,
+      );
       return withCors(errorResponse(
         new HttpError("internal_error", "The local gateway failed.", { cause: error }),
       ));
