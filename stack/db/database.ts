@@ -8,8 +8,8 @@
 import postgres from "postgres";
 import { findPostgresBinaries } from "./postgres_binaries.ts";
 import {
-  type PostgresServer,
   placeCluster,
+  type PostgresServer,
   recoverCluster,
   startPostgresServer,
   SUPERUSER,
