@@ -2,7 +2,7 @@
  * `startStack()`: database + PostgREST + local Auth + functions behind one gateway.
  * Used by `deno task start` and by the tests (random ports, in-memory database).
  */
-import type { JWK } from "jose";
+import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from "jose";
 import { type AuthConfig, loadConfig } from "../functions/_shared/mod.ts";
 import { createAuthService } from "./auth/handler.ts";
 import { type HookSettings, readHookSettings } from "./auth/hooks.ts";
@@ -301,7 +301,7 @@ function serveGateway(port: number, parts: {
       if (path === "/.well-known/jwks.json") jwksServed++;
       return parts.auth.handle(request, path, client);
     },
-    isProjectKey: (value) => config.apiKeys.match(value) !== null,
+    isProjectKey: projectKeyCheck(config, keys),
     restAuthorization: createRestAuthorizer({
       config,
       anonToken: keys.anonKey,
@@ -504,6 +504,30 @@ function statusOf(
     jwks_url: `${apiUrl}/auth/v1/.well-known/jwks.json`,
     db_url: db.url,
     inbox_url: inbox?.url ?? null,
+  };
+}
+
+/**
+ * What /auth/v1 takes as its apikey: one of the project's keys, or, as the Supabase CLI's
+ * gateway passes them on, a JWT with role anon or service_role signed by one of the project's
+ * keys (the legacy secret or the signing keys), such as keys minted with `signing_keys_path`.
+ */
+function projectKeyCheck(
+  config: AuthConfig,
+  keys: StackKeys,
+): (value: string) => boolean | Promise<boolean> {
+  const jwks = createLocalJWKSet({ keys: publicSigningJwks(keys) });
+  const secret = new TextEncoder().encode(keys.jwtSecret);
+  return (value) => {
+    if (config.apiKeys.match(value) !== null) return true;
+    if (!/^eyJ[\w-]*\.[\w-]+\.[\w-]+$/.test(value)) return false;
+    const check = decodeProtectedHeader(value).alg === "HS256"
+      ? jwtVerify(value, secret, { algorithms: ["HS256"] })
+      : jwtVerify(value, jwks, { algorithms: ["ES256", "RS256"] });
+    return check.then(
+      ({ payload }) => payload.role === "anon" || payload.role === "service_role",
+      () => false,
+    );
   };
 }
 

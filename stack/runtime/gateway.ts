@@ -37,7 +37,7 @@ export interface GatewayDeps {
   /** The local Auth, given the path under /auth/v1 and the client's address. */
   auth: (request: Request, path: string, client: string) => Promise<Response>;
   /** Whether a value is one of the project's API keys (constant-time, by the caller's ring). */
-  isProjectKey: (value: string) => boolean;
+  isProjectKey: (value: string) => boolean | Promise<boolean>;
   /** The Authorization header PostgREST gets for a request, or a thrown refusal. */
   restAuthorization: RestAuthorizer;
   /** Largest request body accepted at /rest/v1 and /functions/v1. */
@@ -191,12 +191,19 @@ async function auth(request: Request, path: string, deps: GatewayDeps): Promise<
         "No `apikey` request header or url param was found.",
       );
     }
-    if (!deps.isProjectKey(key.trim())) {
+    if (!(await deps.isProjectKey(key.trim()))) {
       return keyRefused(
         "Invalid API key",
         "Double check your Supabase `anon` or `service_role` API key.",
       );
     }
+  }
+  // As the CLI's gateway: no Authorization, and a JWT as apikey -> that JWT is the bearer.
+  const apikey = request.headers.get("apikey")?.trim() ?? "";
+  if (!request.headers.has("authorization") && apikey.startsWith("eyJ")) {
+    const headers = new Headers(request.headers);
+    headers.set("authorization", `Bearer ${apikey}`);
+    request = new Request(request, { headers });
   }
   const limited = limitBody(request, AUTH_MAX_BODY_BYTES);
   if (limited instanceof Response) return limited;
