@@ -285,7 +285,7 @@ function serveGateway(port: number, parts: {
   keys: StackKeys;
   config: AuthConfig;
   pg: Postgrest;
-  auth: { handle(request: Request, path: string, client: string): Promise<Response> };
+  auth: { handle(request: Request, path: string, client: string | undefined): Promise<Response> };
   functions: FunctionRegistry;
   maxBodyBytes: number;
   standIns: StandIns;

@@ -188,6 +188,9 @@ const own = await startStack({
   keysPath: null,
   log: () => {},
   authSettings: { anonymous: true, confirmations: true },
+  // Auth's request limits apply to clients a trusted proxy names (as GoTrue's need its gateway
+  // to name them): these tests come "through" a proxy on loopback.
+  functionEnv: { GATEWAY_TRUSTED_PROXIES: "127.0.0.1" },
 });
 globalThis.addEventListener("unload", () => void own.stop());
 const o = own.status;
@@ -241,15 +244,27 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "auth hardening: [auth.rate_limit] at the CLI's defaults: 429 over_request_rate_limit per route",
+  name: "auth hardening: [auth.rate_limit] at the CLI's defaults: 429 per route and named client",
   ...E2E,
   async fn() {
-    // The password grant counts against token_refresh (150 per 5 min, a burst of 30): 40 at once.
+    // Without a client address (no trusted proxy named one) no limit applies, as with
+    // `supabase start`: 40 wrong passwords at once are all answered.
+    const unlimited = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        auth("/token?grant_type=password", {
+          method: "POST",
+          body: JSON.stringify({ email: "nobody@example.com", password: "wrong-password" }),
+        }, o).then(async (r) => (await r.body?.cancel(), r.status))),
+    );
+    assert.deepEqual(new Set(unlimited), new Set([400]));
+    // The password grant counts against token_refresh (150 per 5 min, a burst of 30): 40 at once
+    // from one client a trusted proxy names.
+    const viaProxy = { "x-forwarded-for": "203.0.113.7" };
     const answers = await Promise.all(
       Array.from({ length: 40 }, () =>
         auth("/token?grant_type=password", {
           method: "POST",
+          headers: viaProxy,
           body: JSON.stringify({ email: "nobody@example.com", password: "wrong-password" }),
         }, o).then(async (r) => ({
           status: r.status,
@@ -270,11 +285,16 @@ Deno.test({
     });
     assert.equal(limited[0]!.code, "over_request_rate_limit");
     // Another route has its own bucket: sign-ups are still served.
-    const up = await client(o).auth.signUp({ email: email(), password: PASSWORD });
+    const proxied = () =>
+      createClient(o.api_url, o.publishable_key, {
+        auth: { persistSession: false, autoRefreshToken: false },
+        global: { headers: viaProxy },
+      });
+    const up = await proxied().auth.signUp({ email: email(), password: PASSWORD });
     assert.equal(up.error, null);
     // Anonymous sign-ins: anonymous_users (30 per hour, a burst of 30), 35 at once.
     const anonymous = await Promise.all(
-      Array.from({ length: 35 }, () => client(o).auth.signInAnonymously()),
+      Array.from({ length: 35 }, () => proxied().auth.signInAnonymously()),
     );
     const refused = anonymous.filter((r) => r.error);
     assert.ok(refused.length >= 5, `${refused.length} of 35 refused`);

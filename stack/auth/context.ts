@@ -37,7 +37,7 @@ export interface AuthContext {
   /** How long one bcrypt check at Auth's cost takes here: failed sign-ins take at least this. */
   decoyMs: Promise<number>;
   jwks: { keys: JWK[] };
-  limits: RateLimits;
+  limits: Pick<RateLimits, "check">;
   mailer: Mailer;
   hooks: Hooks;
   /** `${api_url}/auth/v1`: where the links in mails point. */

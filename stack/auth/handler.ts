@@ -50,6 +50,15 @@ import {
 import { Hooks, type HookSettings } from "./hooks.ts";
 import { createMailer } from "./mailer.ts";
 import * as mfa from "./mfa.ts";
+import {
+  adminFeatureOff,
+  authorizeRefusal,
+  featureOff,
+  idTokenRefusal,
+  manualLinkingDisabled,
+  web3Refusal,
+} from "./not_here.ts";
+import { adminClients, oauthServerDisabled, registerClient } from "./oauth_clients.ts";
 import { BCRYPT_COST, PasswordHasher } from "./passwords.ts";
 import { createFlowState, exchangeAuthCode, pkceParams } from "./pkce.ts";
 import { RateLimits } from "./rate_limits.ts";
@@ -95,8 +104,11 @@ export interface AuthDeps {
 }
 
 export interface AuthService {
-  /** One request under /auth/v1; `client` is the address the gateway forwards. */
-  handle(request: Request, path: string, client?: string): Promise<Response>;
+  /**
+   * One request under /auth/v1; `client` is the client's address when the gateway knows it
+   * (through a trusted proxy); without it no request rate limit applies, as in GoTrue.
+   */
+  handle(request: Request, path: string, client?: string | undefined): Promise<Response>;
   close(): void;
 }
 
@@ -137,9 +149,12 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
     externalUrl: deps.externalUrl ?? deps.issuer,
   };
   return {
-    async handle(request, path, client = "127.0.0.1") {
+    async handle(request, path, client) {
       try {
-        return await route(ctx, request, path, client);
+        // GoTrue limits requests per client address only when it is told the address (hosted:
+        // by its gateway; `supabase start`: never). Here: when a trusted proxy names it.
+        const limited = client === undefined ? { ...ctx, limits: NO_LIMITS } : ctx;
+        return await route(limited, request, path, client ?? "127.0.0.1");
       } catch (error) {
         if (error instanceof AuthError) return authErrorResponse(request, error);
         const id = request.headers.get("sb-request-id") ?? "-";
@@ -154,6 +169,27 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
       ctx.passwords.close();
       ctx.mailer.close();
     },
+  };
+}
+
+const NO_LIMITS: Pick<RateLimits, "check"> = { check() {} };
+
+/** GoTrue's /.well-known/openid-configuration (its OAuth server's endpoints included). */
+function openIdConfiguration(issuer: string) {
+  const base = issuer.replace(/\/+$/, "");
+  return {
+    issuer,
+    authorization_endpoint: `${base}/oauth/authorize`,
+    token_endpoint: `${base}/oauth/token`,
+    jwks_uri: `${base}/.well-known/jwks.json`,
+    userinfo_endpoint: `${base}/oauth/userinfo`,
+    response_types_supported: ["code"],
+    response_modes_supported: ["query"],
+    grant_types_supported: ["authorization_code", "refresh_token"],
+    subject_types_supported: ["public"],
+    id_token_signing_alg_values_supported: ["RS256", "HS256", "ES256"],
+    token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+    code_challenge_methods_supported: ["S256", "plain"],
   };
 }
 
@@ -276,6 +312,14 @@ async function signup(ctx: AuthContext, request: Request, client: string): Promi
 
 async function token(ctx: AuthContext, request: Request, client: string): Promise<Response> {
   const grant = new URL(request.url).searchParams.get("grant_type");
+  if (grant === "web3") {
+    ctx.limits.check("token", client);
+    throw web3Refusal();
+  }
+  if (grant === "id_token") {
+    ctx.limits.check("token", client);
+    throw idTokenRefusal(await body(request));
+  }
   if (grant !== "password" && grant !== "refresh_token" && grant !== "pkce") {
     throw badRequest("invalid_credentials", "unsupported_grant_type");
   }
@@ -528,6 +572,41 @@ async function route(
       saml_enabled: false,
     });
   }
+  if (path === "/.well-known/openid-configuration" && method === "GET") {
+    return authJson(request, openIdConfiguration(ctx.signer.issuer));
+  }
+  const off = featureOff(path);
+  if (off) throw off;
+  if (path === "/authorize" && method === "GET") throw authorizeRefusal(new URL(request.url));
+  if (path.startsWith("/user/identities/") || path === "/user/identities") {
+    await caller(ctx, request);
+    throw ctx.settings.manualLinking
+      ? new AuthError(
+        501,
+        "not_implemented",
+        "Identity linking needs external OAuth providers, which the local Auth does not run",
+      )
+      : manualLinkingDisabled();
+  }
+  if (path === "/user/oauth/grants" || path.startsWith("/oauth/")) {
+    if (path === "/user/oauth/grants") await caller(ctx, request);
+    if (!ctx.settings.oauthServer.enabled) throw oauthServerDisabled();
+    if (path === "/oauth/clients/register" && method === "POST") {
+      if (!ctx.settings.oauthServer.allowDynamicRegistration) {
+        throw forbidden(
+          "oauth_dynamic_client_registration_disabled",
+          "Dynamic client registration is not enabled",
+        );
+      }
+      return await registerClient(ctx.sql, request, await body(request), "dynamic");
+    }
+    throw new AuthError(
+      501,
+      "not_implemented",
+      "The OAuth 2.1 server's authorization flow is not built into the local Auth (its client " +
+        "registry is: /admin/oauth/clients)",
+    );
+  }
   if (path === "/signup" && method === "POST") return await signup(ctx, request, client);
   if (path === "/token" && method === "POST") return await token(ctx, request, client);
   if (path === "/logout" && method === "POST") return await logout(ctx, request);
@@ -561,6 +640,34 @@ async function route(
     if (id && !action && method === "DELETE") return await mfa.unenroll(ctx, request, id);
   }
   if (path === "/_local/token" && method === "POST") return await localToken(ctx, request);
+  if (path.startsWith("/admin/")) {
+    const adminOff = adminFeatureOff(path, method);
+    if (adminOff) {
+      await requireAdmin(ctx, request);
+      throw adminOff;
+    }
+  }
+  const factors = /^\/admin\/users\/([^/]+)\/factors(?:\/([^/]+))?\/?$/.exec(path);
+  if (factors) {
+    await requireAdmin(ctx, request);
+    return await mfa.adminFactors(ctx, request, factors[1]!, factors[2]);
+  }
+  const oauthClients = /^\/admin\/oauth\/clients((?:\/[^/]+){0,2})\/?$/.exec(path);
+  if (oauthClients) {
+    await requireAdmin(ctx, request);
+    if (!ctx.settings.oauthServer.enabled) throw oauthServerDisabled();
+    return await adminClients(
+      ctx.sql,
+      request,
+      oauthClients[1]!.split("/").filter(Boolean),
+      () => body(request),
+    );
+  }
+  if ((path === "/admin/audit" || path === "/admin/sso/providers") && method === "GET") {
+    await requireAdmin(ctx, request);
+    // No audit log and no SAML providers here: GoTrue's answers for none.
+    return authJson(request, path === "/admin/audit" ? [] : { items: [] });
+  }
   const admin = /^\/admin\/users(?:\/([^/]+))?\/?$/.exec(path);
   if (admin) {
     await requireAdmin(ctx, request);

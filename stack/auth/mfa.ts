@@ -34,6 +34,9 @@ function totpOf(secret: string, issuer = "", label = ""): OTPAuth.TOTP {
 /** The signed-in caller with a session: the MFA routes need both. */
 async function sessionCaller(ctx: AuthContext, request: Request) {
   const who = await caller(ctx, request);
+  if (who.user.is_anonymous) {
+    throw forbidden("no_authorization", "Anonymous user not allowed to perform these actions");
+  }
   if (!who.sessionId) {
     throw new AuthError(
       500,
@@ -236,6 +239,43 @@ export async function unenroll(
              where factor_id = ${factor.id}`;
   });
   return authJson(request, { id: factor.id });
+}
+
+/** /admin/users/{id}/factors[/{factor_id}] (after the admin check): list, rename, delete. */
+export async function adminFactors(
+  ctx: AuthContext,
+  request: Request,
+  userId: string,
+  factorId: string | undefined,
+): Promise<Response> {
+  if (!UUID.test(userId)) throw notFound("validation_failed", "user_id must be an UUID");
+  const user = await findUserById(ctx.sql, userId);
+  if (!user) throw notFound("user_not_found", "User not found");
+  if (factorId === undefined) {
+    if (request.method !== "GET") throw notFound("not_found", "Not found");
+    return authJson(request, await factorsJson(ctx.sql, user.id));
+  }
+  const factor = await ownedFactor(ctx, user.id, factorId);
+  if (request.method === "PUT") {
+    const params = await body(request);
+    if (typeof params.friendly_name === "string" && params.friendly_name !== "") {
+      await ctx.sql`update auth.mfa_factors set friendly_name = ${params.friendly_name},
+                    updated_at = now() where id = ${factor.id}`;
+    }
+  } else if (request.method === "DELETE") {
+    const [json] = (await factorsJson(ctx.sql, user.id)).filter((f) => f.id === factor.id);
+    await ctx.sql.begin(async (tx) => {
+      await tx`delete from auth.mfa_factors where id = ${factor.id}`;
+      await tx`delete from auth.mfa_amr_claims where authentication_method = 'totp'
+               and session_id in (select id from auth.sessions where factor_id = ${factor.id})`;
+      await tx`update auth.sessions set aal = 'aal1', factor_id = null where factor_id = ${factor.id}`;
+    });
+    return authJson(request, json);
+  } else if (request.method !== "GET") {
+    throw notFound("not_found", "Not found");
+  }
+  const [json] = (await factorsJson(ctx.sql, user.id)).filter((f) => f.id === factor.id);
+  return authJson(request, json);
 }
 
 /** The user's factors, as GET /user lists them. */

@@ -61,6 +61,10 @@ export interface AuthSettings {
   email: EmailSettings;
   /** `[auth.mfa]`: TOTP (the Supabase CLI's defaults: off until config.toml turns it on). */
   mfa: MfaSettings;
+  /** `[auth.oauth_server]`: the OAuth 2.1 server's client registry (./oauth_clients.ts). */
+  oauthServer: { enabled: boolean; allowDynamicRegistration: boolean };
+  /** `[auth] enable_manual_linking`. */
+  manualLinking: boolean;
 }
 
 export interface MfaSettings {
@@ -102,6 +106,8 @@ export const DEFAULT_AUTH_SETTINGS: AuthSettings = {
   rateLimits: DEFAULT_RATE_LIMITS,
   email: DEFAULT_EMAIL_SETTINGS,
   mfa: DEFAULT_MFA_SETTINGS,
+  oauthServer: { enabled: false, allowDynamicRegistration: false },
+  manualLinking: false,
 };
 
 type Table = Record<string, unknown>;
@@ -118,6 +124,7 @@ export function readAuthSettings(
   const auth = (root.auth ?? {}) as Table;
   const email = (auth.email ?? {}) as Table;
   const limits = (auth.rate_limit ?? {}) as Table;
+  const oauthServer = (auth.oauth_server ?? {}) as Table;
   const pick = <T>(
     table: Table,
     key: string,
@@ -209,6 +216,17 @@ export function readAuthSettings(
     },
     email: readEmailSettings(root, { pick, integer, projectRoot, env }),
     mfa: readMfaSettings(auth, pick, integer),
+    oauthServer: {
+      enabled: pick(oauthServer, "enabled", "boolean", false, "auth.oauth_server"),
+      allowDynamicRegistration: pick(
+        oauthServer,
+        "allow_dynamic_registration",
+        "boolean",
+        false,
+        "auth.oauth_server",
+      ),
+    },
+    manualLinking: pick(auth, "enable_manual_linking", "boolean", false, "auth"),
   };
 }
 

@@ -14,6 +14,7 @@
 import { type AuthContext, body, userAgent } from "./context.ts";
 import { AuthError, authJson, badRequest, forbidden } from "./errors.ts";
 import { hashMatches, isExpired, redirectTarget, tokenHash } from "./email_tokens.ts";
+import { checkPhone } from "./not_here.ts";
 import { issueAuthCode, methodOfType } from "./pkce.ts";
 import { startSession } from "./sessions.ts";
 import { findUserByEmail, findUserById, isBanned, type UserRow, validateEmail } from "./users.ts";
@@ -234,6 +235,8 @@ export async function verifyPost(
   let hash: string;
   if (token !== "") {
     if (phone !== "" && email === "") {
+      checkPhone(phone);
+      // No phone sign-in here: no user has a code to verify.
       if (type === "sms" || type === "phone_change") throw codeInvalid();
       throw badRequest("validation_failed", "Unsupported verification type");
     }

@@ -256,6 +256,23 @@ create table if not exists auth.mfa_challenges (
 );
 alter table auth.sessions add column if not exists factor_id uuid;
 
+-- The OAuth 2.1 server's registered clients (GoTrue's oauth_clients).
+create table if not exists auth.oauth_clients (
+  id uuid primary key,
+  client_secret_hash text,
+  registration_type text not null,
+  redirect_uris text not null,
+  grant_types text not null,
+  client_name text,
+  client_uri text,
+  logo_uri text,
+  client_type text not null default 'confidential',
+  token_endpoint_auth_method text not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  deleted_at timestamptz
+);
+
 -- PKCE flows of email sign-in (GoTrue's flow_state): one row per started flow, used once.
 create table if not exists auth.flow_state (
   id uuid primary key,

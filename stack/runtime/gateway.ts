@@ -34,8 +34,8 @@ import { proxyRest, type RestAuthorizer } from "./rest_auth.ts";
 
 export interface GatewayDeps {
   postgrestUrl: () => string | null;
-  /** The local Auth, given the path under /auth/v1 and the client's address. */
-  auth: (request: Request, path: string, client: string) => Promise<Response>;
+  /** The local Auth, given the path under /auth/v1 and the client's address when known. */
+  auth: (request: Request, path: string, client: string | undefined) => Promise<Response>;
   /** Whether a value is one of the project's API keys (constant-time, by the caller's ring). */
   isProjectKey: (value: string) => boolean | Promise<boolean>;
   /** The Authorization header PostgREST gets for a request, or a thrown refusal. */
@@ -207,7 +207,10 @@ async function auth(request: Request, path: string, deps: GatewayDeps): Promise<
   }
   const limited = limitBody(request, AUTH_MAX_BODY_BYTES);
   if (limited instanceof Response) return limited;
-  const client = clientAddress(request, PEER, deps.trustedProxies);
+  // Auth is told the client's address only when a trusted proxy forwards it (its limits apply
+  // then); loopback clients of a local stack go unlimited, as with `supabase start`.
+  const known = deps.trustedProxies.has(PEER) && request.headers.has("x-forwarded-for");
+  const client = known ? clientAddress(request, PEER, deps.trustedProxies) : undefined;
   const response = await deps.auth(limited.request, rest, client);
   if (limited.exceeded()) {
     await response.body?.cancel();
