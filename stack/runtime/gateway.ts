@@ -198,13 +198,6 @@ async function auth(request: Request, path: string, deps: GatewayDeps): Promise<
       );
     }
   }
-  // As the CLI's gateway: no Authorization, and a JWT as apikey -> that JWT is the bearer.
-  const apikey = request.headers.get("apikey")?.trim() ?? "";
-  if (!request.headers.has("authorization") && apikey.startsWith("eyJ")) {
-    const headers = new Headers(request.headers);
-    headers.set("authorization", `Bearer ${apikey}`);
-    request = new Request(request, { headers });
-  }
   const limited = limitBody(request, AUTH_MAX_BODY_BYTES);
   if (limited instanceof Response) return limited;
   // Auth is told the client's address only when a trusted proxy forwards it (its limits apply
