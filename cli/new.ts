@@ -73,6 +73,21 @@ export const newFunction: Verb = {
         ),
       );
     }
+    // What was written is formatted as `deno fmt` (CI's --check) wants it: the README's table
+    // realigned, the new files in the project's style.
+    const written = [`functions/${name}/index.ts`, testFile.slice(PROJECT_ROOT.length + 1)];
+    if (readmeText?.includes(marker)) written.push("README.md");
+    const fmt = await new Deno.Command(Deno.execPath(), {
+      args: ["fmt", "--quiet", ...written],
+      cwd: PROJECT_ROOT,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!fmt.success) {
+      console.error(
+        `deno fmt could not format the new files: ${new TextDecoder().decode(fmt.stderr)}`,
+      );
+    }
     console.log(`Created functions/${name}/index.ts, its [functions.${name}] block,`);
     console.log(`tests/${name.replace(/-/g, "_")}_test.ts and a README row. It is served at once:`);
     console.log(

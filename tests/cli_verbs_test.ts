@@ -21,6 +21,7 @@ async function scratchProject(): Promise<string> {
   await Deno.copyFile(`${ROOT}/README.md`, `${dir}/README.md`);
   await Deno.copyFile(`${ROOT}/supabase/config.toml`, `${dir}/supabase/config.toml`);
   await Deno.copyFile(`${ROOT}/import_map.json`, `${dir}/import_map.json`);
+  await Deno.copyFile(`${ROOT}/deno.json`, `${dir}/deno.json`);
   for (const entry of Deno.readDirSync(`${ROOT}/supabase/migrations`)) {
     await Deno.copyFile(
       `${ROOT}/supabase/migrations/${entry.name}`,
@@ -108,8 +109,16 @@ Deno.test({
       assert.equal(made.code, 0, made.stderr);
       const config = await Deno.readTextFile(`${scratch}/supabase/config.toml`);
       assert.match(config, /\[functions\.hello-world\]\nenabled = true\nverify_jwt = false/);
-      assert.match(await Deno.readTextFile(`${scratch}/README.md`), /^\| `hello-world` \|/m);
+      assert.match(await Deno.readTextFile(`${scratch}/README.md`), /^\| `hello-world` +\|/m);
       assert.ok(Deno.statSync(`${scratch}/tests/hello_world_test.ts`).isFile);
+      // What new wrote passes CI's format check (the README table stays aligned).
+      const check = await new Deno.Command(Deno.execPath(), {
+        args: ["fmt", "--check", "README.md", "functions/hello-world", "tests/hello_world_test.ts"],
+        cwd: scratch,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(check.success, new TextDecoder().decode(check.stderr));
       const again = await task(["new", "hello-world"], env);
       assert.equal(again.code, 1);
       assert.match(again.stderr, /already exists/);

@@ -475,3 +475,46 @@ Deno.test("leaks: tokens and keys never appear in error bodies or headers", asyn
     await f.close();
   }
 });
+
+Deno.test("errors: a 500 names its request id, the one its single log line carries", async () => {
+  const f = await fixture();
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+  try {
+    const config = () =>
+      loadConfig((name) =>
+        ({
+          SUPABASE_URL: f.supabase.url,
+          SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: PUBLISHABLE }),
+          SUPABASE_SECRET_KEYS: JSON.stringify({ default: SECRET }),
+        } as Record<string, string>)[name]
+      );
+    const handler = withAuth({ allow: "secret", config }, () => {
+      throw new Error("the database went away");
+    });
+    const request = (id?: string) =>
+      new Request("http://127.0.0.1/functions/v1/fn", {
+        headers: { apikey: SECRET, ...(id ? { "sb-request-id": id } : {}) },
+      });
+    const given = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+    const r = await handler(request(given));
+    assert.equal(r.status, 500);
+    const answer = await body(r);
+    assert.equal(answer.code, "internal_error");
+    assert.equal(answer.request_id, given);
+    assert.equal(r.headers.get("sb-request-id"), given);
+    const logged = lines.filter((l) => l.includes(given));
+    assert.equal(logged.length, 1);
+    const entry = JSON.parse(logged[0]!);
+    assert.equal(entry.cause, "Error: the database went away");
+    assert.match(entry.stack, /handler_test\.ts/);
+    // Without the gateway's id, one is made up, and still the same in log and answer.
+    const own = await body(await handler(request()));
+    assert.match(String(own.request_id), /^[0-9a-f-]{36}$/);
+    assert.ok(lines.some((l) => l.includes(String(own.request_id))));
+  } finally {
+    console.error = original;
+    await f.close();
+  }
+});

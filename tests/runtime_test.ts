@@ -153,6 +153,13 @@ export default {
 console.log(JSON.stringify({ listening: 1 }));
 export default { fetch: () => new Response("real") };
 `,
+  "thrower/index.ts": `export default {
+  fetch: () => {
+    console.log("about to fail");
+    throw new Error("boom in thrower");
+  },
+};
+`,
   "headers/index.ts": `export default {
   fetch: (req: Request) => Response.json(Object.fromEntries(req.headers)),
 };
@@ -288,6 +295,39 @@ Deno.test({
       readEtc: "NotCapable",
       writeTmp: "allowed",
     });
+  },
+});
+
+Deno.test({
+  name: "runtime: an uncaught error is logged once with the request id that the 500 names",
+  ...E2E,
+  async fn() {
+    const r = await call("thrower");
+    assert.equal(r.status, 500);
+    assert.equal(r.body.code, "WORKER_ERROR");
+    const id = r.headers.get("sb-request-id")!;
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.equal(r.body.request_id, id);
+    await eventually(() =>
+      Promise.resolve(logs.some((l) => l.includes(`[fn:thrower] [${id}] GET`)))
+    );
+    const mine = logs.filter((l) => l.includes(id));
+    assert.ok(mine.some((l) => l.includes("about to fail")), "the function's own line has the id");
+    const errors = mine.filter((l) => l.includes("uncaught error: Error: boom in thrower"));
+    assert.equal(errors.length, 1, "logged once");
+    assert.ok(
+      mine.some((l) => /at .*thrower\/index\.ts/.test(l)),
+      "with its stack, id on each line",
+    );
+    assert.ok(
+      mine.some((l) =>
+        /\[fn:thrower\] \[[0-9a-f-]{36}\] GET \/functions\/v1\/thrower 500 \d+ ms/.test(l)
+      ),
+    );
+    // Another request gets another id; a client's own sb-request-id is not believed.
+    const again = await call("thrower", { headers: { "sb-request-id": "chosen-by-client-1" } });
+    assert.notEqual(again.headers.get("sb-request-id"), id);
+    assert.notEqual(again.headers.get("sb-request-id"), "chosen-by-client-1");
   },
 });
 

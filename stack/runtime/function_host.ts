@@ -55,8 +55,10 @@ function tagConsole(): void {
     const write = console[level].bind(console);
     console[level] = (...args: unknown[]) => {
       const id = chain.getStore()?.requestId;
-      if (id) write(`[${id}]`, ...args);
-      else write(...args);
+      if (!id) return write(...args);
+      // Every line of the message carries the id (a stack trace is many lines).
+      const text = args.map((a) => (typeof a === "string" ? a : Deno.inspect(a))).join(" ");
+      write(text.split("\n").map((line) => `[${id}] ${line}`).join("\n"));
     };
   }
 }

@@ -73,6 +73,12 @@ export function createGateway(deps: GatewayDeps): (request: Request) => Promise<
     // Every request gets an id (the client's own is not believed): in the answer's
     // sb-request-id, in what the function sees, and in every log line written for it.
     const requestId = crypto.randomUUID();
+    if (!validHost(incoming)) {
+      return withRequestId(
+        errorResponse(new HttpError("bad_request", "The Host header is not a host name.")),
+        requestId,
+      );
+    }
     const headers = new Headers(incoming.headers);
     headers.set(REQUEST_ID_HEADER, requestId);
     const request = new Request(incoming, { headers });
@@ -125,10 +131,7 @@ function routeRequest(
   deps: GatewayDeps,
 ): (request: Request, requestId: string) => Promise<Response> {
   return async (request, requestId) => {
-    if (!validHost(request)) {
-      return errorResponse(new HttpError("bad_request", "The Host header is not a host name."));
-    }
-    const url = new URL(request.url);
+    const url = new URL(request.url); // the Host was checked in createGateway
     const path = url.pathname;
     try {
       // The stack's own routes: an exact path, or a prefix ending in "/".
