@@ -3,6 +3,7 @@
  * out of reach here), `--help` answered without side effects, and any mistake reported in one
  * line with exit code 2, never a stack trace.
  */
+import { taskPrefix } from "../stack/invocation.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 export class UsageError extends Error {}
@@ -48,7 +49,7 @@ export function parseOrExit<O extends Options>(
 
 /** One line on stderr, the usage's first line as a hint, exit code 2. */
 export function fail(verb: Pick<Verb, "name" | "usage">, message: string): never {
-  console.error(`deno task ${verb.name}: ${message.replace(/^TypeError \[[A-Z_]+\]: /, "")}`);
+  console.error(`${taskPrefix()} ${verb.name}: ${message.replace(/^TypeError \[[A-Z_]+\]: /, "")}`);
   console.error(verb.usage.split("\n")[0]);
   Deno.exit(2);
 }

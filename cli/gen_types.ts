@@ -4,6 +4,7 @@
  * postgres-meta run), from a throwaway database built from `supabase/migrations` (in the running
  * stack's cluster, or a throwaway one), so the types always match the migrations on disk.
  */
+import { verb } from "../stack/invocation.ts";
 import { generateTypescript, introspect, sortGeneratorMetadata } from "@supabase/postgrest-typegen";
 import { parseOrExit, progress, type Verb } from "./args.ts";
 import { PROJECT_ROOT } from "./new.ts";
@@ -60,7 +61,9 @@ export const genTypes: Verb = {
       const file = values.out ?? TYPES_FILE;
       const current = await Deno.readTextFile(inProject(file)).catch(() => null);
       if (current !== types) {
-        console.error(`${file} is stale: run \`deno task gen-types --out ${file}\` and commit it.`);
+        console.error(
+          `${file} is stale: run \`${verb(`gen-types --out ${file}`)}\` and commit it.`,
+        );
         return 1;
       }
       console.log(`${file} matches supabase/migrations.`);

@@ -1,4 +1,5 @@
 /** `deno task logs [function] [--follow] [--lines N]`: the stack's log (supabase functions logs). */
+import { verb } from "../stack/invocation.ts";
 import { fail, parseOrExit, type Verb } from "./args.ts";
 import { STATE_DIR } from "../stack/status_file.ts";
 import { isAbout, logPath } from "../stack/log_file.ts";
@@ -27,7 +28,7 @@ export const logs: Verb = {
     try {
       text = await Deno.readTextFile(path);
     } catch {
-      console.error(`No log yet at ${path}: start the stack with deno task start.`);
+      console.error(`No log yet at ${path}: start the stack with ${verb("start")}.`);
       return 1;
     }
     const lines = text.split("\n").filter(keep);

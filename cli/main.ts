@@ -2,6 +2,7 @@
  * `deno task <verb>`: the everyday commands of a Supabase developer, for this project.
  * `deno task help` lists them; every verb answers `--help` without side effects.
  */
+import { taskPrefix, verb as typed } from "../stack/invocation.ts";
 import type { Verb } from "./args.ts";
 import { start } from "./start.ts";
 import { status } from "./status.ts";
@@ -55,12 +56,12 @@ const [name, ...argv] = Deno.args;
 if (!name || name === "help" || name === "--help" || name === "-h") Deno.exit(help());
 const verb = VERBS.find((v) => v.name === name);
 if (!verb) {
-  console.error(`deno task: unknown verb "${name}". See deno task help.`);
+  console.error(`${taskPrefix()}: unknown verb "${name}". See ${typed("help")}.`);
   Deno.exit(2);
 }
 try {
   Deno.exit(await verb.run(argv));
 } catch (error) {
-  console.error(`deno task ${name}: ${(error as Error).message}`);
+  console.error(`${taskPrefix()} ${name}: ${(error as Error).message}`);
   Deno.exit(1);
 }

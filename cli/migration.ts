@@ -2,6 +2,7 @@
  * `deno task migration new <name>`: an empty, timestamped migration file.
  * `deno task migration list`: the migrations on disk next to those the database applied.
  */
+import { verb } from "../stack/invocation.ts";
 import { localUrl, pool } from "../stack/db/database.ts";
 import { findPostgresBinaries } from "../stack/db/postgres_binaries.ts";
 import { startPostgresServer, SUPERUSER } from "../stack/db/postgres_server.ts";
@@ -51,7 +52,7 @@ async function list(): Promise<number> {
   }
   const applied = await appliedVersions();
   if (applied === null) {
-    console.error("No database yet: `deno task start` creates it.");
+    console.error(`No database yet: \`${verb("start")}\` creates it.`);
   }
   const versions = [...new Set([...onDisk.keys(), ...(applied ?? [])])].sort();
   console.log(`${"version".padEnd(16)}  ${"on disk".padEnd(8)}  ${"applied".padEnd(8)}  name`);

@@ -3,6 +3,7 @@
  * and serves until Ctrl-C or `deno task stop`. `DATABASE_URL` switches from the embedded
  * PostgreSQL to a server of your own; `PORT` (or --port) moves the gateway off 54321.
  */
+import { verb } from "../stack/invocation.ts";
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
 import { PROJECT_ROOT } from "./new.ts";
 import { openLogFile } from "../stack/log_file.ts";
@@ -105,7 +106,9 @@ async function whyNotStart(port: number): Promise<string | null> {
   const running = await findRunning();
   if (running) {
     return `A local stack is already running at ${running.status.api_url} (pid ${running.pid}, state in ${STATE_DIR}).\n` +
-      "Stop it with `deno task stop`, or run a second one with EDGE_STACK_DIR=<another dir> and --port.";
+      `Stop it with \`${
+        verb("stop")
+      }\`, or run a second one with EDGE_STACK_DIR=<another dir> and --port.`;
   }
   // One that no longer answers but whose process lives is still stopping (or hung): its
   // database and files are not free yet.
@@ -137,7 +140,7 @@ async function serveUntilStopped(stack: Stack): Promise<never> {
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   stack.crashed.then((code) => {
-    console.error(`PostgREST crashed (exit code ${code}). Stopping; run deno task start again.`);
+    console.error(`PostgREST crashed (exit code ${code}). Stopping; run ${verb("start")} again.`);
     stop("crash", 1);
   });
   return await new Promise<never>(() => {});
@@ -165,6 +168,6 @@ function formatStatus(s: StackStatus, db: Stack["db"], ms: number): string {
     "",
     ...rows.map(([k, v]) => `${k.padStart(width)}: ${v}`),
     "",
-    "Mint a user token: deno task token --sub <uuid>. Stop with Ctrl-C or deno task stop.",
+    `Mint a user token: ${verb("token --sub <uuid>")}. Stop with Ctrl-C or ${verb("stop")}.`,
   ].join("\n");
 }

@@ -1,4 +1,5 @@
 /** Where a running `deno task start` records itself for `status`, `token`, `stop` and `db`. */
+import { verb } from "./invocation.ts";
 import { withTimeout } from "../functions/_shared/parts.ts";
 import type { StackStatus } from "./start.ts";
 
@@ -117,14 +118,14 @@ export async function readRunningStatus(): Promise<StackStatus> {
   try {
     status = JSON.parse(await Deno.readTextFile(STATUS_FILE));
   } catch {
-    throw new Error("The local stack is not running: start it with `deno task start`.");
+    throw new Error(`The local stack is not running: start it with \`${verb("start")}\`.`);
   }
   try {
     const response = await withTimeout(fetch, 2_000)(`${status.api_url}/health`);
     await response.body?.cancel();
   } catch {
     throw new Error(
-      `The local stack at ${status.api_url} does not answer: start it with \`deno task start\`.`,
+      `The local stack at ${status.api_url} does not answer: start it with \`${verb("start")}\`.`,
     );
   }
   return status;

@@ -388,3 +388,20 @@ Deno.test({
     }
   },
 });
+
+Deno.test("cli: hints print the verbs as they were run: npx form under npx, deno task otherwise", async () => {
+  const state = await Deno.makeTempDir({ prefix: "edge-npx-" });
+  try {
+    const plain = await task(["status"], { EDGE_STACK_DIR: state });
+    assert.equal(plain.code, 1);
+    assert.match(plain.stderr, /start it with `deno task start`/);
+    const npx = await task(["status"], {
+      EDGE_STACK_DIR: state,
+      npm_command: "exec",
+      npm_config_user_agent: "npm/10.8.2 node/v20.19.0 linux x64",
+    });
+    assert.match(npx.stderr, /start it with `npx -y deno@2\.9\.6 task start`/);
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});

@@ -10,6 +10,7 @@
  * Bodies `{code, message}` with `sb-error-code`, CORS-readable. Logs are prefixed with the
  * function's name.
  */
+import { verb } from "../invocation.ts";
 import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from "jose";
 import type { FunctionRegistry } from "./gateway.ts";
 import {
@@ -348,7 +349,9 @@ function reload(state: RuntimeState, paths: string[]): void {
       state.secrets = loadSecrets(state);
       if (state.secrets.AUTH_ISSUERS !== before) {
         state.options.log(
-          "[functions] AUTH_ISSUERS changed: both doors read it at start, so restart the stack (deno task stop, then start)",
+          `[functions] AUTH_ISSUERS changed: both doors read it at start, so restart the stack (${
+            verb("stop")
+          }, then start)`,
         );
       }
     }
