@@ -882,7 +882,8 @@ if (want("boot")) {
   // An existing cluster (every `deno task start` after the first): the CLI, from the process
   // start to the printed banner.
   const state = await Deno.makeTempDir({ prefix: "edge-bench-state-" });
-  const cliStart = async () => {
+  /** `deno task start` on that state: the time to its banner, and a stop() for it. */
+  const startCli = async () => {
     const t = performance.now();
     const child = new Deno.Command(deno, {
       args: [
@@ -907,11 +908,20 @@ if (want("boot")) {
       printed += value;
     }
     const ms = performance.now() - t;
-    reader.releaseLock();
-    child.stdout.cancel().catch(() => {});
-    child.kill("SIGINT");
-    await child.status;
-    return ms;
+    return {
+      ms,
+      async stop() {
+        reader.releaseLock();
+        child.stdout.cancel().catch(() => {});
+        child.kill("SIGINT");
+        await child.status;
+      },
+    };
+  };
+  const cliStart = async () => {
+    const started = await startCli();
+    await started.stop();
+    return started.ms;
   };
   const first = await cliStart();
   const warm = await times(3, cliStart);
@@ -930,33 +940,10 @@ if (want("boot")) {
   };
   await verbMs(["gen-types"]); // warm the module cache and the cluster template
   const genTypesCold = await times(3, () => verbMs(["gen-types"]));
-  const running = new Deno.Command(deno, {
-    args: [
-      "run",
-      "-A",
-      "cli/main.ts",
-      "start",
-      "--port",
-      String(await freePort()),
-      "--db-port",
-      String(await freePort()),
-    ],
-    env: { EDGE_STACK_DIR: state, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const banner = running.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  for (let text = ""; !text.includes("Mint a user token");) {
-    const { value, done } = await banner.read();
-    if (done) throw new Error("start did not finish");
-    text += value;
-  }
+  const running = await startCli();
   const dbReset = await times(3, () => verbMs(["db", "reset"]));
   const genTypesWarm = await times(3, () => verbMs(["gen-types"]));
-  banner.releaseLock();
-  running.stdout.cancel().catch(() => {});
-  running.kill("SIGINT");
-  await running.status;
+  await running.stop();
   await Deno.remove(state, { recursive: true }).catch(() => {});
   rows.push([
     "`deno task db reset` with the stack running (migrations + seed), median of 3",

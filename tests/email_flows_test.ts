@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import nodemailer from "nodemailer";
-import { adminSql, E2E, stackContext, SUITE_RATE_LIMITS } from "./helpers/stack.ts";
-import { startStack } from "../stack/start.ts";
+import { adminSql, E2E, ownStack, stackContext } from "./helpers/stack.ts";
 import type { StackStatus } from "../stack/start.ts";
 import { DEFAULT_EMAIL_SETTINGS } from "../stack/auth/settings.ts";
 
@@ -399,13 +398,7 @@ Deno.test({
   name: "email: the inbox speaks Mailpit's API (list, search, latest, raw, delete, SMTP in)",
   ...E2E,
   async fn() {
-    const own = await startStack({
-      port: 0,
-      dataDir: null,
-      keysPath: null,
-      log: () => {},
-      authSettings: { rateLimits: SUITE_RATE_LIMITS },
-    });
+    const own = await ownStack({});
     try {
       const inbox = own.status.inbox_url!;
       const transport = nodemailer.createTransport({
@@ -461,14 +454,9 @@ await Deno.writeTextFile(
   `${templates}/magic.html`,
   `<p>Hello {{ .Email }}, your code is {{ .Token }}</p><a href="{{ .ConfirmationURL }}">or the link</a>`,
 );
-const confirming = await startStack({
-  port: 0,
-  dataDir: null,
-  keysPath: null,
-  log: () => {},
+const confirming = await ownStack({
   authSettings: {
     confirmations: true,
-    rateLimits: SUITE_RATE_LIMITS,
     email: {
       ...DEFAULT_EMAIL_SETTINGS,
       securePasswordChange: true,

@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { createClient } from "@supabase/supabase-js";
 import * as OTPAuth from "otpauth";
-import { E2E, stackContext, SUITE_RATE_LIMITS } from "./helpers/stack.ts";
-import { startStack } from "../stack/start.ts";
+import { E2E, ownStack, stackContext } from "./helpers/stack.ts";
 
 const s = (await stackContext()).status;
 const PASSWORD = "a-good-password";
@@ -173,13 +172,8 @@ Deno.test({
       headers: { apikey: s.secret_key },
     });
     assert.deepEqual([off.status, off.body.code], [404, "feature_disabled"]);
-    const on = await startStack({
-      port: 0,
-      dataDir: null,
-      keysPath: null,
-      log: () => {},
+    const on = await ownStack({
       authSettings: {
-        rateLimits: SUITE_RATE_LIMITS,
         oauthServer: { enabled: true, allowDynamicRegistration: false },
       },
     });

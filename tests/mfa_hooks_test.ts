@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { createClient } from "@supabase/supabase-js";
 import * as OTPAuth from "otpauth";
 import { Webhook } from "standardwebhooks";
-import { adminSql, E2E, stackContext, SUITE_RATE_LIMITS } from "./helpers/stack.ts";
-import { type StackStatus, startStack } from "../stack/start.ts";
+import { adminSql, E2E, ownStack, stackContext } from "./helpers/stack.ts";
+import type { StackStatus } from "../stack/start.ts";
 import { freePort } from "../stack/db/ports.ts";
 
 const s = (await stackContext()).status;
@@ -212,12 +212,7 @@ const hookServer = Deno.serve(
   },
 );
 
-const hooked = await startStack({
-  port: 0,
-  dataDir: null,
-  keysPath: null,
-  log: () => {},
-  authSettings: { rateLimits: SUITE_RATE_LIMITS },
+const hooked = await ownStack({
   authHooks: {
     custom_access_token: { uri: `http://127.0.0.1:${hookPort}/claims`, secrets: [SECRET] },
     password_verification_attempt: {
@@ -332,12 +327,7 @@ Deno.test({
     "hooks: an HTTP hook that errors or does not answer in 5 s fails the sign-in as GoTrue does",
   ...E2E,
   async fn() {
-    const errors = await startStack({
-      port: 0,
-      dataDir: null,
-      keysPath: null,
-      log: () => {},
-      authSettings: { rateLimits: SUITE_RATE_LIMITS },
+    const errors = await ownStack({
       authHooks: {
         custom_access_token: { uri: `http://127.0.0.1:${hookPort}/refuse`, secrets: [SECRET] },
       },
@@ -352,12 +342,7 @@ Deno.test({
     } finally {
       await errors.stop();
     }
-    const slow = await startStack({
-      port: 0,
-      dataDir: null,
-      keysPath: null,
-      log: () => {},
-      authSettings: { rateLimits: SUITE_RATE_LIMITS },
+    const slow = await ownStack({
       authHooks: {
         custom_access_token: { uri: `http://127.0.0.1:${hookPort}/slow`, secrets: [SECRET] },
       },
@@ -381,13 +366,8 @@ Deno.test({
   name: "mfa: [auth.mfa.totp] enroll_enabled / verify_enabled off answer GoTrue's 422",
   ...E2E,
   async fn() {
-    const off = await startStack({
-      port: 0,
-      dataDir: null,
-      keysPath: null,
-      log: () => {},
+    const off = await ownStack({
       authSettings: {
-        rateLimits: SUITE_RATE_LIMITS,
         mfa: { maxEnrolledFactors: 10, totpEnroll: false, totpVerify: false },
       },
     });

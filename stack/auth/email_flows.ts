@@ -15,7 +15,7 @@ import { type AuthContext, beforeUserCreated, body, caller } from "./context.ts"
 import { authJson, badRequest, notFound, unprocessable } from "./errors.ts";
 import { checkFrequency, newOtp, PKCE_PREFIX, redirectTarget, tokenHash } from "./email_tokens.ts";
 import type { MailKind } from "./mail_templates.ts";
-import { createFlowState, pkceParams } from "./pkce.ts";
+import { createFlowState, type PkceParams, pkceParams } from "./pkce.ts";
 import {
   createUser,
   DUPLICATE_EMAIL_MSG,
@@ -130,6 +130,25 @@ async function mailCode(
     TokenHash: stored,
     Data: user.raw_user_meta_data ?? {},
   });
+}
+
+/** The flow a purpose's PKCE link comes back to (GoTrue's authentication method names). */
+const FLOW_METHOD: Partial<Record<Purpose, string>> = {
+  signup: "email/signup",
+  magiclink: "magiclink",
+  recovery: "recovery",
+};
+
+/** sendCode, with the PKCE flow state first when the request started one. */
+export async function sendWithFlow(
+  ctx: AuthContext,
+  request: Request,
+  user: UserRow,
+  purpose: "signup" | "magiclink" | "recovery",
+  pkce: PkceParams | null,
+): Promise<void> {
+  if (pkce) await createFlowState(ctx.sql, user.id, FLOW_METHOD[purpose]!, pkce);
+  await sendCode(ctx, request, user, purpose, { pkce: pkce !== null });
 }
 
 /**
@@ -265,8 +284,7 @@ async function magicLinkFor(
       });
     }
     if (ctx.settings.confirmations) {
-      if (pkce) await createFlowState(ctx.sql, user.id, "email/signup", pkce);
-      await sendCode(ctx, request, user, "signup", { pkce: pkce !== null });
+      await sendWithFlow(ctx, request, user, "signup", pkce);
       return authJson(request, {});
     }
     if (!user.email_confirmed_at) {
@@ -274,8 +292,7 @@ async function magicLinkFor(
     }
     user = (await findUserById(ctx.sql, user.id))!;
   }
-  if (pkce) await createFlowState(ctx.sql, user.id, "magiclink", pkce);
-  await sendCode(ctx, request, user, "magiclink", { pkce: pkce !== null });
+  await sendWithFlow(ctx, request, user, "magiclink", pkce);
   return authJson(request, {});
 }
 
@@ -294,8 +311,7 @@ export async function recover(
   const pkce = pkceParams(params);
   const user = await findUserByEmail(ctx.sql, address);
   if (!user) return authJson(request, {});
-  if (pkce) await createFlowState(ctx.sql, user.id, "recovery", pkce);
-  await sendCode(ctx, request, user, "recovery", { pkce: pkce !== null });
+  await sendWithFlow(ctx, request, user, "recovery", pkce);
   return authJson(request, {});
 }
 
@@ -338,8 +354,7 @@ export async function resend(
   if (!user) return authJson(request, {});
   if (type === "signup") {
     if (user.email_confirmed_at) return authJson(request, {});
-    if (pkce) await createFlowState(ctx.sql, user.id, "email/signup", pkce);
-    await sendCode(ctx, request, user, "signup", { pkce: pkce !== null });
+    await sendWithFlow(ctx, request, user, "signup", pkce);
   } else if (type === "email_change") {
     if (!user.email_change) return authJson(request, {});
     if (pkce) await createFlowState(ctx.sql, user.id, "email_change", pkce);

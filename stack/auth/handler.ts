@@ -34,8 +34,8 @@ import {
   reauthenticate,
   recover,
   resend,
-  sendCode,
   sendEmailChange,
+  sendWithFlow,
 } from "./email_flows.ts";
 import { hashMatches, isExpired, tokenHash } from "./email_tokens.ts";
 import {
@@ -265,8 +265,7 @@ async function signup(ctx: AuthContext, request: Request, client: string): Promi
   const existing = await findUserByEmail(ctx.sql, address);
   if (existing && !existing.email_confirmed_at && ctx.settings.confirmations) {
     // Signed up before, never confirmed: the confirmation mail again (GoTrue's Signup).
-    if (pkce) await createFlowState(ctx.sql, existing.id, "email/signup", pkce);
-    await sendCode(ctx, request, existing, "signup", { pkce: pkce !== null });
+    await sendWithFlow(ctx, request, existing, "signup", pkce);
     return authJson(request, await userJson(ctx.sql, (await findUserById(ctx.sql, existing.id))!));
   }
   if (existing) {
@@ -300,8 +299,7 @@ async function signup(ctx: AuthContext, request: Request, client: string): Promi
     beforeCreate: beforeUserCreated(ctx, client),
   });
   if (ctx.settings.confirmations) {
-    if (pkce) await createFlowState(ctx.sql, user.id, "email/signup", pkce);
-    await sendCode(ctx, request, user, "signup", { pkce: pkce !== null });
+    await sendWithFlow(ctx, request, user, "signup", pkce);
     return authJson(request, await userJson(ctx.sql, (await findUserById(ctx.sql, user.id))!));
   }
   const session = await startSession(ctx.sql, ctx.signer, ctx.settings, user, "password", {

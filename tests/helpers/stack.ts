@@ -9,7 +9,7 @@ import { importJWK, type JWK, SignJWT } from "jose";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import postgres from "postgres";
 import { freePort } from "../../stack/db/ports.ts";
-import type { Stack, StackStatus } from "../../stack/start.ts";
+import type { Stack, StackOptions, StackStatus } from "../../stack/start.ts";
 import { type IssuerServer, startIssuer } from "./issuer_server.ts";
 import { makeKey } from "./keys.ts";
 
@@ -211,4 +211,20 @@ export function appClient(status: StackStatus, token?: string): SupabaseClient {
 /** A superuser SQL connection to the stack's database (for arranging and checking state). */
 export function adminSql(status: StackStatus): ReturnType<typeof postgres> {
   return postgres(status.db_url, { max: 1, prepare: false, onnotice: () => {} });
+}
+
+/**
+ * A stack of a test's own: random ports, a throwaway cluster and keys, no log, the suite's rate
+ * limits; `options` on top (its authSettings merged over those limits).
+ */
+export async function ownStack(options: StackOptions = {}): Promise<Stack> {
+  const { startStack } = await import("../../stack/start.ts");
+  return await startStack({
+    port: 0,
+    dataDir: null,
+    keysPath: null,
+    log: () => {},
+    ...options,
+    authSettings: { rateLimits: SUITE_RATE_LIMITS, ...options.authSettings },
+  });
 }
