@@ -96,6 +96,15 @@ Deno.test("cli: start, status --json, token, curl as the user, Ctrl-C, restart, 
     });
     assert.equal(me.status, 200);
     assert.equal((await me.json()).id, sub);
+    // The call is in the stack's log file, under its request id, and `logs me` finds it.
+    const requestId = me.headers.get("sb-request-id")!;
+    const logs = await run(stateDir, "logs", ["me", "--lines", "20"]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(
+      logs.stdout,
+      new RegExp(`\\[fn:me\\] \\[${requestId}\\] GET /functions/v1/me 200`),
+    );
+    assert.doesNotMatch(logs.stdout, /\[postgrest\]/, "only the function's lines");
     const created = await fetch(`${s.api_url}/rest/v1/posts`, {
       method: "POST",
       headers: {

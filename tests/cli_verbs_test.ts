@@ -43,6 +43,7 @@ const VERBS = [
   "gen-types",
   "token",
   "secrets",
+  "logs",
 ];
 
 Deno.test("cli: help lists every verb; every verb answers --help and does nothing else", async () => {
