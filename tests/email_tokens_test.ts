@@ -183,4 +183,15 @@ Deno.test("inbox: HTML-only mails get Mailpit-style text; the store is bounded",
   }
   assert.equal(inbox.size, 500);
   assert.equal(inbox.list()[0]!.Subject, "m509");
+  // And by bytes: three 40-byte mails in a 100-byte inbox keep the newest two.
+  const small = new Inbox(100);
+  for (const n of [1, 2, 3]) {
+    small.add({
+      from: { Name: "", Address: "a@b.co" },
+      to: [],
+      subject: `s${n}`,
+      raw: "x".repeat(40),
+    });
+  }
+  assert.deepEqual(small.list().map((m) => m.Subject), ["s3", "s2"]);
 });

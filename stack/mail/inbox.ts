@@ -15,10 +15,13 @@
  *   GET    /api/v1/info
  *   GET    /                                     a page listing the mails, /view/{ID} one mail
  *
- * Bounded: the newest MAX_MESSAGES are kept. The server binds 127.0.0.1 only.
+ * Bounded: the newest MAX_MESSAGES, at most MAX_INBOX_BYTES, are kept. The server binds
+ * 127.0.0.1 only.
  */
 
 export const MAX_MESSAGES = 500;
+/** And at most this many bytes of mail in all: the oldest go first. */
+export const MAX_INBOX_BYTES = 64 * 1024 * 1024;
 
 export interface Address {
   Name: string;
@@ -195,7 +198,10 @@ export function matches(m: StoredMessage, query: string): boolean {
 export class Inbox {
   /** Oldest first. */
   readonly #messages: StoredMessage[] = [];
+  #bytes = 0;
   #waiters: (() => void)[] = [];
+
+  constructor(readonly maxBytes = MAX_INBOX_BYTES) {}
 
   add(mail: IncomingMail): StoredMessage {
     const html = mail.html ?? "";
@@ -217,7 +223,13 @@ export class Inbox {
       Raw: mail.raw,
     };
     this.#messages.push(message);
-    if (this.#messages.length > MAX_MESSAGES) this.#messages.shift();
+    this.#bytes += message.Size;
+    while (
+      this.#messages.length > MAX_MESSAGES ||
+      (this.#bytes > this.maxBytes && this.#messages.length > 1)
+    ) {
+      this.#bytes -= this.#messages.shift()!.Size;
+    }
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const wake of waiters) wake();
@@ -238,11 +250,12 @@ export class Inbox {
   delete(ids: string[] | null): void {
     if (ids === null) {
       this.#messages.length = 0;
+      this.#bytes = 0;
       return;
     }
     const drop = new Set(ids);
     for (let i = this.#messages.length - 1; i >= 0; i--) {
-      if (drop.has(this.#messages[i]!.ID)) this.#messages.splice(i, 1);
+      if (drop.has(this.#messages[i]!.ID)) this.#bytes -= this.#messages.splice(i, 1)[0]!.Size;
     }
   }
 
