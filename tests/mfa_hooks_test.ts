@@ -10,6 +10,7 @@ import * as OTPAuth from "otpauth";
 import { Webhook } from "standardwebhooks";
 import { adminSql, E2E, ownStack, stackContext } from "./helpers/stack.ts";
 import type { StackStatus } from "../stack/start.ts";
+import { DEFAULT_MFA_SETTINGS } from "../stack/auth/settings.ts";
 import { freePort } from "../stack/db/ports.ts";
 
 const s = (await stackContext()).status;
@@ -368,7 +369,7 @@ Deno.test({
   async fn() {
     const off = await ownStack({
       authSettings: {
-        mfa: { maxEnrolledFactors: 10, totpEnroll: false, totpVerify: false },
+        mfa: { ...DEFAULT_MFA_SETTINGS, totpEnroll: false, totpVerify: false },
       },
     });
     try {
@@ -420,4 +421,96 @@ uri = "nonsense"`,
     () => readHookSettings(`[auth.hook.custom_access_token]\nenabled = true\nuri = "ftp://x"`),
     /uri must be pg-functions:/,
   );
+});
+
+Deno.test({
+  name: "mfa: a WebAuthn factor: enroll, create a credential, verify to aal2, then sign in with it",
+  ...E2E,
+  async fn() {
+    const { softAuthenticator } = await import("./helpers/webauthn.ts");
+    const origin = "http://localhost:5173";
+    const own = await ownStack({
+      authSettings: {
+        mfa: {
+          ...DEFAULT_MFA_SETTINGS,
+          webauthnEnroll: true,
+          webauthnVerify: true,
+          webauthn: { rpDisplayName: "tests", rpId: "localhost", rpOrigins: [origin] },
+        },
+      },
+    });
+    try {
+      const o = own.status;
+      const post = async (path: string, token: string, payload: unknown) => {
+        const r = await fetch(`${o.api_url}/auth/v1${path}`, {
+          method: "POST",
+          headers: {
+            apikey: o.publishable_key,
+            authorization: `Bearer ${token}`,
+            "content-type": "application/json",
+            "x-supabase-api-version": "2024-01-01",
+          },
+          body: JSON.stringify(payload),
+        });
+        return { status: r.status, body: await r.json() };
+      };
+      const email = address("passkey");
+      const { session } = await signedIn(o, email);
+      const token = session.access_token;
+      const made = await post("/factors", token, { factor_type: "webauthn", friendly_name: "key" });
+      assert.equal(made.status, 200);
+      assert.deepEqual({ type: made.body.type, name: made.body.friendly_name }, {
+        type: "webauthn",
+        name: "key",
+      });
+      const authenticator = await softAuthenticator("localhost", origin);
+      const create = await post(`/factors/${made.body.id}/challenge`, token, {});
+      assert.equal(create.body.webauthn.type, "create");
+      const options = create.body.webauthn.credential_options.publicKey;
+      assert.equal(options.rp.id, "localhost");
+      const verified = await post(`/factors/${made.body.id}/verify`, token, {
+        challenge_id: create.body.id,
+        webauthn: { type: "create", credential_response: await authenticator.create(options) },
+      });
+      assert.equal(verified.status, 200, JSON.stringify(verified.body));
+      assert.equal(claims(verified.body.access_token).aal, "aal2");
+      assert.equal(claims(verified.body.access_token).amr[0].method, "mfa/webauthn");
+      // A later sign-in steps up with the same credential ("request").
+      const later = await client(o).auth.signInWithPassword({ email, password: PASSWORD });
+      const aal1 = later.data.session!.access_token;
+      const request = await post(`/factors/${made.body.id}/challenge`, aal1, {});
+      assert.equal(request.body.webauthn.type, "request");
+      const assertion = await authenticator.get(request.body.webauthn.credential_options.publicKey);
+      const step = await post(`/factors/${made.body.id}/verify`, aal1, {
+        challenge_id: request.body.id,
+        webauthn: { type: "request", credential_response: assertion },
+      });
+      assert.equal(step.status, 200, JSON.stringify(step.body));
+      assert.equal(claims(step.body.access_token).aal, "aal2");
+      // The same assertion again: its challenge is spent.
+      const replay = await post(`/factors/${made.body.id}/verify`, aal1, {
+        challenge_id: request.body.id,
+        webauthn: { type: "request", credential_response: assertion },
+      });
+      assert.equal(replay.body.code, "mfa_factor_not_found");
+      // An assertion made for another origin does not verify.
+      const other = await softAuthenticator("localhost", "http://evil.example");
+      const third = await post(`/factors/${made.body.id}/challenge`, aal1, {});
+      const forged = await post(`/factors/${made.body.id}/verify`, aal1, {
+        challenge_id: third.body.id,
+        webauthn: {
+          type: "request",
+          credential_response: await other.get(third.body.webauthn.credential_options.publicKey),
+        },
+      });
+      assert.equal(forged.status, 500);
+      assert.match(forged.body.message, /^Failed to validate WebAuthn MFA response/);
+      const missing = await post(`/factors/${made.body.id}/verify`, aal1, {
+        challenge_id: third.body.id,
+      });
+      assert.deepEqual([missing.status, missing.body.message], [400, "WebAuthn config required"]);
+    } finally {
+      await own.stop();
+    }
+  },
 });

@@ -1,5 +1,5 @@
 /**
- * TOTP factors, as Supabase Auth runs them (supabase/auth internal/api/mfa.go): enroll, then
+ * TOTP and WebAuthn factors, as Supabase Auth runs them (supabase/auth internal/api/mfa.go): enroll, then
  * challenge + verify moves the session to aal2 (amr gains "totp", the session keeps its factor,
  * a refresh keeps the level); unenrolling a verified factor needs aal2 and brings the sessions
  * that used it back to aal1. The secret, the code check (SHA-1, 6 digits, 30 s, one step of
@@ -16,6 +16,12 @@ import { type AuthContext, body, caller } from "./context.ts";
 import { AuthError, authJson, badRequest, forbidden, notFound, unprocessable } from "./errors.ts";
 import { newRefreshToken, signAccessToken } from "./sessions.ts";
 import { findUserById, userJson, UUID } from "./users.ts";
+import {
+  ceremonyOptions,
+  type CeremonySession,
+  type StoredCredential,
+  verifyCeremony,
+} from "./webauthn.ts";
 
 const CHALLENGE_EXPIRY_S = 300;
 const FACTOR_EXPIRY_S = 300;
@@ -51,37 +57,19 @@ async function sessionCaller(ctx: AuthContext, request: Request) {
 async function ownedFactor(ctx: AuthContext, userId: string, id: string) {
   if (!UUID.test(id)) throw notFound("validation_failed", "factor_id must be an UUID");
   const [factor] = await ctx.sql`
-    select id, user_id, friendly_name, factor_type, status, secret, created_at
+    select id, user_id, friendly_name, factor_type, status, secret, web_authn_credential, created_at
     from auth.mfa_factors where id = ${id} and user_id = ${userId}`;
   if (!factor) throw notFound("mfa_factor_not_found", "Factor not found");
   return factor;
 }
 
-export async function enroll(ctx: AuthContext, request: Request): Promise<Response> {
-  const { user, aal } = await sessionCaller(ctx, request);
-  const params = await body(request);
-  const type = params.factor_type;
-  if (type === "phone") {
-    throw unprocessable("mfa_phone_enroll_not_enabled", "MFA enroll is disabled for Phone");
-  }
-  if (type === "webauthn") {
-    throw unprocessable("mfa_web_authn_enroll_not_enabled", "MFA enroll is disabled for WebAuthn");
-  }
-  if (type !== "totp") {
-    throw badRequest("validation_failed", "factor_type needs to be totp, phone, or webauthn");
-  }
-  if (!ctx.settings.mfa.totpEnroll) {
-    throw unprocessable("mfa_totp_enroll_not_enabled", "MFA enroll is disabled for TOTP");
-  }
-  const name = typeof params.friendly_name === "string" ? params.friendly_name : "";
-  const issuer = typeof params.issuer === "string" && params.issuer !== ""
-    ? params.issuer
-    : new URL(ctx.settings.siteUrl).host;
+/** GoTrue's validateFactors: unique names, at most max_enrolled_factors, aal2 once one is verified. */
+async function checkNewFactor(ctx: AuthContext, userId: string, name: string, aal: string) {
   await ctx.sql`
-    delete from auth.mfa_factors where user_id = ${user.id} and status = 'unverified'
+    delete from auth.mfa_factors where user_id = ${userId} and status = 'unverified'
     and created_at < now() - make_interval(secs => ${FACTOR_EXPIRY_S})`;
   const factors = await ctx.sql`
-    select friendly_name, status from auth.mfa_factors where user_id = ${user.id}`;
+    select friendly_name, status from auth.mfa_factors where user_id = ${userId}`;
   if (factors.some((f) => (f.friendly_name ?? "") === name)) {
     throw unprocessable(
       "mfa_factor_name_conflict",
@@ -98,10 +86,53 @@ export async function enroll(ctx: AuthContext, request: Request): Promise<Respon
   if (verified > 0 && aal !== "aal2") {
     throw forbidden("insufficient_aal", "AAL2 required to enroll a new factor");
   }
+}
+
+/** `[auth.mfa.totp|web_authn] verify_enabled`, GoTrue's words when off. */
+function checkVerifyEnabled(ctx: AuthContext, type: string): void {
+  if (type === "totp" && !ctx.settings.mfa.totpVerify) {
+    throw unprocessable("mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP");
+  }
+  if (type === "webauthn" && !ctx.settings.mfa.webauthnVerify) {
+    throw unprocessable(
+      "mfa_web_authn_verify_not_enabled",
+      "MFA verification is disabled for WebAuthn",
+    );
+  }
+}
+
+export async function enroll(ctx: AuthContext, request: Request): Promise<Response> {
+  const { user, aal } = await sessionCaller(ctx, request);
+  const params = await body(request);
+  const type = params.factor_type;
+  if (type === "phone") {
+    throw unprocessable("mfa_phone_enroll_not_enabled", "MFA enroll is disabled for Phone");
+  }
+  if (type !== "totp" && type !== "webauthn") {
+    throw badRequest("validation_failed", "factor_type needs to be totp, phone, or webauthn");
+  }
+  if (type === "webauthn" && !ctx.settings.mfa.webauthnEnroll) {
+    throw unprocessable("mfa_web_authn_enroll_not_enabled", "MFA enroll is disabled for WebAuthn");
+  }
+  if (type === "totp" && !ctx.settings.mfa.totpEnroll) {
+    throw unprocessable("mfa_totp_enroll_not_enabled", "MFA enroll is disabled for TOTP");
+  }
+  const name = typeof params.friendly_name === "string" ? params.friendly_name : "";
+  await checkNewFactor(ctx, user.id, name, aal);
+  const id = crypto.randomUUID();
+  if (type === "webauthn") {
+    // The credential comes with the first challenge's verify (GoTrue's enrollWebAuthnFactor).
+    await ctx.sql`
+      insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status)
+      values (${id}, ${user.id}, ${name}, 'webauthn', 'unverified')`;
+    return authJson(request, { id, type: "webauthn", friendly_name: name });
+  }
+  const issuer = typeof params.issuer === "string" && params.issuer !== ""
+    ? params.issuer
+    : new URL(ctx.settings.siteUrl).host;
   const secret = new OTPAuth.Secret({ size: 20 }).base32;
   const uri = totpOf(secret, issuer, user.email ?? "").toString();
   const qr = await QRCode.toString(uri, { type: "svg", errorCorrectionLevel: "H" });
-  const id = crypto.randomUUID();
   await ctx.sql`
     insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, secret)
     values (${id}, ${user.id}, ${name}, 'totp', 'unverified', ${secret})`;
@@ -122,17 +153,31 @@ export async function challenge(
   ctx.limits.check("factor_challenge", client);
   const { user } = await sessionCaller(ctx, request);
   const factor = await ownedFactor(ctx, user.id, factorId);
-  if (factor.factor_type === "totp" && !ctx.settings.mfa.totpVerify) {
-    throw unprocessable("mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP");
+  checkVerifyEnabled(ctx, factor.factor_type);
+  let ceremony: Awaited<ReturnType<typeof ceremonyOptions>> | null = null;
+  if (factor.factor_type === "webauthn") {
+    const others = await ctx.sql`
+      select web_authn_credential from auth.mfa_factors
+      where user_id = ${user.id} and factor_type = 'webauthn' and web_authn_credential is not null`;
+    ceremony = await ceremonyOptions(
+      ctx.settings,
+      user,
+      factor as never,
+      others.map((o) => o.web_authn_credential as StoredCredential),
+    );
   }
   const id = crypto.randomUUID();
-  await ctx.sql`insert into auth.mfa_challenges (id, factor_id, ip_address)
-                values (${id}, ${factor.id}, ${client})`;
+  await ctx.sql`insert into auth.mfa_challenges (id, factor_id, ip_address, web_authn_session_data)
+                values (${id}, ${factor.id}, ${client},
+                        ${ceremony ? ctx.sql.json(ceremony.session as never) : null})`;
   await ctx.sql`update auth.mfa_factors set last_challenged_at = now() where id = ${factor.id}`;
   return authJson(request, {
     id,
     type: factor.factor_type,
     expires_at: Math.floor(Date.now() / 1000) + CHALLENGE_EXPIRY_S,
+    ...(ceremony
+      ? { webauthn: { type: ceremony.session.type, credential_options: ceremony.options } }
+      : {}),
   });
 }
 
@@ -146,14 +191,20 @@ export async function verify(
   const { user, sessionId } = await sessionCaller(ctx, request);
   const factor = await ownedFactor(ctx, user.id, factorId);
   const params = await body(request);
+  const webauthn = factor.factor_type === "webauthn";
   const code = typeof params.code === "string" ? params.code : "";
-  if (code === "") throw badRequest("validation_failed", "Code needs to be non-empty");
-  if (!ctx.settings.mfa.totpVerify) {
-    throw unprocessable("mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP");
+  if (code === "" && !webauthn) {
+    throw badRequest("validation_failed", "Code needs to be non-empty");
+  }
+  checkVerifyEnabled(ctx, factor.factor_type);
+  const ceremony = params.webauthn as { type?: unknown; credential_response?: unknown } | undefined;
+  if (webauthn && (typeof ceremony !== "object" || ceremony === null)) {
+    throw badRequest("validation_failed", "WebAuthn config required");
   }
   const challengeId = typeof params.challenge_id === "string" ? params.challenge_id : "";
   const [found] = UUID.test(challengeId)
-    ? await ctx.sql`select id, created_at, host(ip_address) as ip from auth.mfa_challenges
+    ? await ctx.sql`select id, created_at, host(ip_address) as ip, web_authn_session_data
+                    from auth.mfa_challenges
                     where id = ${challengeId} and factor_id = ${factor.id} and verified_at is null`
     : [];
   if (!found) {
@@ -172,9 +223,19 @@ export async function verify(
       `MFA challenge ${found.id} has expired, verify against another challenge or create a new challenge.`,
     );
   }
-  if (totpOf(factor.secret).validate({ token: code, window: 1 }) === null) {
+  let credential: StoredCredential | null = null;
+  if (webauthn) {
+    credential = await verifyCeremony(
+      ctx.settings,
+      found.web_authn_session_data as CeremonySession,
+      ceremony!.type,
+      ceremony!.credential_response,
+      factor.web_authn_credential as StoredCredential | null,
+    );
+  } else if (totpOf(factor.secret).validate({ token: code, window: 1 }) === null) {
     throw unprocessable("mfa_verification_failed", "Invalid TOTP code entered");
   }
+  const method = webauthn ? "mfa/webauthn" : "totp";
   const refreshToken = newRefreshToken();
   await ctx.sql.begin(async (tx) => {
     // The challenge is used once: two verifies racing, only one marks it.
@@ -186,20 +247,22 @@ export async function verify(
         "MFA factor with the provided challenge ID not found",
       );
     }
-    await tx`update auth.mfa_factors set status = 'verified', updated_at = now()
+    await tx`update auth.mfa_factors set status = 'verified', updated_at = now(),
+               web_authn_credential = coalesce(${credential ? tx.json(credential as never) : null},
+                                               web_authn_credential)
              where id = ${factor.id}`;
     await tx`update auth.sessions set aal = 'aal2', factor_id = ${factor.id}, updated_at = now()
              where id = ${sessionId}`;
     await tx`
       insert into auth.mfa_amr_claims (session_id, authentication_method)
-      values (${sessionId}, 'totp')
+      values (${sessionId}, ${method})
       on conflict (session_id, authentication_method)
       do update set created_at = now(), updated_at = now()`;
     // Other sessions of the user below aal2 end; unverified factors of the type go.
     await tx`delete from auth.sessions where user_id = ${user.id} and id <> ${sessionId}
              and aal <> 'aal2'`;
     await tx`delete from auth.mfa_factors where user_id = ${user.id} and status = 'unverified'
-             and factor_type = 'totp' and id <> ${factor.id}`;
+             and factor_type = ${factor.factor_type} and id <> ${factor.id}`;
     const [live] = await tx`
       update auth.refresh_tokens set revoked = true, updated_at = now()
       where session_id = ${sessionId} and revoked = false returning token`;
@@ -208,7 +271,7 @@ export async function verify(
   });
   const fresh = (await findUserById(ctx.sql, user.id))!;
   const access = await signAccessToken(ctx.sql, ctx.signer, ctx.settings, fresh, sessionId, {
-    method: "totp",
+    method,
   });
   return authJson(request, {
     access_token: access.token,
@@ -233,7 +296,7 @@ export async function unenroll(
   await ctx.sql.begin(async (tx) => {
     await tx`delete from auth.mfa_factors where id = ${factor.id}`;
     // The sessions that reached aal2 with this factor are aal1 again.
-    await tx`delete from auth.mfa_amr_claims where authentication_method = 'totp'
+    await tx`delete from auth.mfa_amr_claims where authentication_method in ('totp', 'mfa/webauthn')
              and session_id in (select id from auth.sessions where factor_id = ${factor.id})`;
     await tx`update auth.sessions set aal = 'aal1', factor_id = null, updated_at = now()
              where factor_id = ${factor.id}`;
@@ -266,7 +329,7 @@ export async function adminFactors(
     const [json] = (await factorsJson(ctx.sql, user.id)).filter((f) => f.id === factor.id);
     await ctx.sql.begin(async (tx) => {
       await tx`delete from auth.mfa_factors where id = ${factor.id}`;
-      await tx`delete from auth.mfa_amr_claims where authentication_method = 'totp'
+      await tx`delete from auth.mfa_amr_claims where authentication_method in ('totp', 'mfa/webauthn')
                and session_id in (select id from auth.sessions where factor_id = ${factor.id})`;
       await tx`update auth.sessions set aal = 'aal1', factor_id = null where factor_id = ${factor.id}`;
     });

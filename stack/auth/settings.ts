@@ -71,12 +71,20 @@ export interface MfaSettings {
   maxEnrolledFactors: number;
   totpEnroll: boolean;
   totpVerify: boolean;
+  /** `[auth.mfa.web_authn]` enroll_enabled / verify_enabled. */
+  webauthnEnroll: boolean;
+  webauthnVerify: boolean;
+  /** `[auth.webauthn]`: the relying party (rp_display_name, rp_id, rp_origins). */
+  webauthn: { rpDisplayName: string; rpId: string; rpOrigins: string[] };
 }
 
 export const DEFAULT_MFA_SETTINGS: MfaSettings = {
   maxEnrolledFactors: 10,
   totpEnroll: false,
   totpVerify: false,
+  webauthnEnroll: false,
+  webauthnVerify: false,
+  webauthn: { rpDisplayName: "", rpId: "", rpOrigins: [] },
 };
 
 export const DEFAULT_EMAIL_SETTINGS: EmailSettings = {
@@ -230,14 +238,31 @@ export function readAuthSettings(
   };
 }
 
-function readMfaSettings(auth: Table, pick: Readers["pick"], integer: Readers["integer"]) {
+function readMfaSettings(
+  auth: Table,
+  pick: Readers["pick"],
+  integer: Readers["integer"],
+): MfaSettings {
   const mfa = (auth.mfa ?? {}) as Table;
   const totp = (mfa.totp ?? {}) as Table;
+  const webauthn = (mfa.web_authn ?? {}) as Table;
+  const rp = (auth.webauthn ?? {}) as Table;
+  const origins = rp.rp_origins ?? [];
+  if (!Array.isArray(origins) || origins.some((o) => typeof o !== "string")) {
+    throw new Error("supabase/config.toml: auth.webauthn.rp_origins must be a list of strings");
+  }
   const d = DEFAULT_MFA_SETTINGS;
   return {
     maxEnrolledFactors: integer(mfa, "max_enrolled_factors", d.maxEnrolledFactors, "auth.mfa", 1),
     totpEnroll: pick(totp, "enroll_enabled", "boolean", d.totpEnroll, "auth.mfa.totp"),
     totpVerify: pick(totp, "verify_enabled", "boolean", d.totpVerify, "auth.mfa.totp"),
+    webauthnEnroll: pick(webauthn, "enroll_enabled", "boolean", false, "auth.mfa.web_authn"),
+    webauthnVerify: pick(webauthn, "verify_enabled", "boolean", false, "auth.mfa.web_authn"),
+    webauthn: {
+      rpDisplayName: pick(rp, "rp_display_name", "string", "", "auth.webauthn"),
+      rpId: pick(rp, "rp_id", "string", "", "auth.webauthn"),
+      rpOrigins: origins as string[],
+    },
   };
 }
 

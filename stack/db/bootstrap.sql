@@ -255,6 +255,8 @@ create table if not exists auth.mfa_challenges (
   otp_code text
 );
 alter table auth.sessions add column if not exists factor_id uuid;
+alter table auth.mfa_factors add column if not exists web_authn_credential jsonb;
+alter table auth.mfa_challenges add column if not exists web_authn_session_data jsonb;
 
 -- The OAuth 2.1 server's registered clients (GoTrue's oauth_clients).
 create table if not exists auth.oauth_clients (
