@@ -105,8 +105,9 @@ export default { fetch: () => { for (;;) keep.push(new Array(1_000_000).fill(kee
   },
 };
 `,
+  // The thread starts allocating a moment after the answer (under load, not before it is sent).
   "threads/index.ts": `const code = \`const keep = [];
-setInterval(() => keep.push(new Uint8Array(16 << 20).fill(1)), 5);\`;
+setTimeout(() => setInterval(() => keep.push(new Uint8Array(16 << 20).fill(1)), 5), 300);\`;
 export default {
   fetch: () => {
     new Worker(URL.createObjectURL(new Blob([code], { type: "text/javascript" })), { type: "module" });
