@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { freePort } from "../stack/db/ports.ts";
-import { task } from "./helpers/cli.ts";
+import { startCli, task } from "./helpers/cli.ts";
 
 const STATUS_KEYS = [
   "api_url",
@@ -26,40 +26,8 @@ function run(stateDir: string, verb: string, args: string[]) {
   return task([verb, ...args], { EDGE_STACK_DIR: stateDir });
 }
 
-async function start(stateDir: string, port: number, dbPort: number, extra: string[] = []) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "cli/main.ts",
-      "start",
-      "--port",
-      String(port),
-      "--db-port",
-      String(dbPort),
-      ...extra,
-    ],
-    env: { EDGE_STACK_DIR: stateDir, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let printed = "";
-  const deadline = Date.now() + 60_000;
-  while (!printed.includes("Mint a user token")) {
-    const { value, done } = await reader.read();
-    if (done || Date.now() > deadline) throw new Error(`stack did not start:\n${printed}`);
-    printed += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  return {
-    printed,
-    async interrupt(): Promise<number> {
-      child.kill("SIGINT");
-      return (await child.status).code;
-    },
-  };
+function start(stateDir: string, port: number, dbPort: number, extra: string[] = []) {
+  return startCli(stateDir, { port, dbPort, extra });
 }
 
 Deno.test("cli: start, status --json, token, curl as the user, Ctrl-C, restart, --reset", async () => {

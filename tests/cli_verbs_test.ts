@@ -8,7 +8,7 @@ import { migrate, openDatabase } from "../stack/db/database.ts";
 import { freePort } from "../stack/db/ports.ts";
 import { startStack } from "../stack/start.ts";
 import { E2E } from "./helpers/stack.ts";
-import { task } from "./helpers/cli.ts";
+import { startCli, task } from "./helpers/cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -225,34 +225,10 @@ Deno.test({
     const state = await Deno.makeTempDir({ prefix: "edge-state-" });
     const env = { EDGE_STACK_DIR: state };
     const port = await freePort();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        `${ROOT}/cli/main.ts`,
-        "start",
-        "--port",
-        String(port),
-        "--db-port",
-        String(await freePort()),
-      ],
-      env: { ...env, NO_COLOR: "1" },
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    const { child, stderr: progress } = await startCli(state, { port, stderr: true });
+    const stderr = progress!;
     let progressSeen = "";
     try {
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let printed = "";
-      while (!printed.includes("Stop with Ctrl-C")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`no start:\n${printed}`);
-        printed += value;
-      }
-      reader.releaseLock();
-      child.stdout.cancel().catch(() => {});
       progressSeen = (await stderr.read()).value ?? "";
       assert.match(progressSeen, /Starting the local stack/);
 
@@ -311,33 +287,8 @@ Deno.test({
       )}\n[auth.third_party.clerk]\nenabled = true\ndomain = "edge-auth.clerk.accounts.dev"\n`,
     );
     const env = { EDGE_PROJECT_ROOT: scratch, EDGE_STACK_DIR: state };
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        `${ROOT}/cli/main.ts`,
-        "start",
-        "--port",
-        String(await freePort()),
-        "--db-port",
-        String(await freePort()),
-      ],
-      env: { ...env, NO_COLOR: "1" },
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
+    const { child } = await startCli(state, { env: { EDGE_PROJECT_ROOT: scratch } });
     try {
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let printed = "";
-      while (!printed.includes("Stop with Ctrl-C")) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`no start:\n${printed}`);
-        printed += value;
-      }
-      reader.releaseLock();
-      child.stdout.cancel().catch(() => {});
-
       const minted = await task(["token", "--provider", "clerk", "--sub", "user_1"], env);
       assert.equal(minted.code, 0, minted.stderr);
       const token = minted.stdout.trim();

@@ -7,40 +7,7 @@ import assert from "node:assert/strict";
 import { freePort } from "../stack/db/ports.ts";
 import { processAlive } from "../stack/status_file.ts";
 import { E2E } from "./helpers/stack.ts";
-import { task } from "./helpers/cli.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-
-async function startCli(state: string) {
-  const port = await freePort();
-  const dbPort = await freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${ROOT}/cli/main.ts`,
-      "start",
-      "--port",
-      String(port),
-      "--db-port",
-      String(dbPort),
-    ],
-    env: { EDGE_STACK_DIR: state, NO_COLOR: "1" },
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let printed = "";
-  while (!printed.includes("Mint a user token")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`no start:\n${printed}`);
-    printed += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  return { child, port, dbPort, api: `http://127.0.0.1:${port}` };
-}
+import { startCli, task } from "./helpers/cli.ts";
 
 /** Every process descended from `pid` (children, grandchildren...), from /proc. */
 function descendants(pid: number): number[] {
