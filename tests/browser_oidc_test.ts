@@ -7,36 +7,15 @@
  * Needs Debian's chromium (.ci/run installs it); skipped with a printed reason otherwise.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { chromiumAvailable, launchChromium, supabaseUmd } from "./helpers/browser.ts";
 import { E2E, SUITE_RATE_LIMITS } from "./helpers/stack.ts";
 import { freePort } from "../stack/db/ports.ts";
 import { startStack } from "../stack/start.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-if (!hasChromium) {
-  console.log(
-    `browser_oidc_test: skipped, ${CHROMIUM} is not installed (apt-get install chromium)`,
-  );
-}
+const hasChromium = await chromiumAvailable("browser_oidc_test");
 
 const LOGTO_ISSUER = "https://edge-auth-test.logto.app/oidc";
 const API = "https://api.edge-auth.test";
-
-async function supabaseUmd(): Promise<string> {
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  })
-    .output();
-  const npmCache = JSON.parse(new TextDecoder().decode(info.stdout)).npmCache as string;
-  const version = JSON.parse(await Deno.readTextFile("import_map.json"))
-    .imports["@supabase/supabase-js"].split("@").pop();
-  return await Deno.readTextFile(
-    `${npmCache}/registry.npmjs.org/@supabase/supabase-js/${version}/dist/umd/supabase.js`,
-  );
-}
 
 /** The app: a page that signs in with Logto (PKCE by hand, as any OIDC client does it). */
 const APP_PAGE = `<!doctype html><title>app</title><script src="/supabase.js"></script>
@@ -111,20 +90,7 @@ Deno.test({
         return new Response(APP_PAGE, { headers: { "content-type": "text/html" } });
       },
     );
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--headless",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const s = stack.status;
       const endpoint = `${s.api_url}/_local/idp/logto`;

@@ -6,29 +6,11 @@
  * (.ci/run installs it); skipped with a printed reason otherwise.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
-import { E2E, stackContext, userToken } from "./helpers/stack.ts";
+import { chromiumAvailable, launchChromium, supabaseUmd } from "./helpers/browser.ts";
+import { E2E, ownStack, stackContext, userToken } from "./helpers/stack.ts";
 import { freePort } from "../stack/db/ports.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-if (!hasChromium) {
-  console.log(`browser_test: skipped, ${CHROMIUM} is not installed (apt-get install chromium)`);
-}
-
-async function supabaseUmd(): Promise<string> {
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  const npmCache = JSON.parse(new TextDecoder().decode(info.stdout)).npmCache as string;
-  const version = JSON.parse(await Deno.readTextFile("import_map.json"))
-    .imports["@supabase/supabase-js"].split("@").pop();
-  return await Deno.readTextFile(
-    `${npmCache}/registry.npmjs.org/@supabase/supabase-js/${version}/dist/umd/supabase.js`,
-  );
-}
+const hasChromium = await chromiumAvailable("browser_test");
 
 function servePage(port: number, umd: string): Deno.HttpServer {
   return Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (request) => {
@@ -54,20 +36,7 @@ Deno.test({
     const allowed = servePage(Number(new URL(ctx.appOrigin).port), umd);
     const otherPort = await freePort();
     const other = servePage(otherPort, umd);
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--headless",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const u = await userToken(s);
       const page = await browser.newPage();
@@ -127,11 +96,7 @@ Deno.test({
     const ctx = await stackContext();
     const s = ctx.status;
     const app = servePage(Number(new URL(ctx.appOrigin).port), await supabaseUmd());
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(`${ctx.appOrigin}/`);
@@ -186,22 +151,10 @@ Deno.test({
   async fn() {
     const appPort = await freePort();
     const appOrigin = `http://127.0.0.1:${appPort}`;
-    const { startStack } = await import("../stack/start.ts");
-    const { SUITE_RATE_LIMITS } = await import("./helpers/stack.ts");
-    const stack = await startStack({
-      port: 0,
-      dataDir: null,
-      keysPath: null,
-      log: () => {},
-      authSettings: { siteUrl: appOrigin, rateLimits: SUITE_RATE_LIMITS },
-    });
+    const stack = await ownStack({ authSettings: { siteUrl: appOrigin } });
     const s = stack.status;
     const app = servePage(appPort, await supabaseUmd());
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(`${appOrigin}/`);
