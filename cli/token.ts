@@ -69,24 +69,7 @@ export const token: Verb = {
       if (!UUID.test(values["session-id"])) fail(this, "--session-id must be a UUID");
       body.session_id = values["session-id"];
     }
-    try {
-      const running = await readRunningStatus();
-      const response = await fetch(`${running.api_url}/auth/v1/_local/token`, {
-        method: "POST",
-        headers: { apikey: running.secret_key, "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      const answer = await response.json();
-      if (!response.ok) {
-        console.error(`token: ${answer.msg ?? answer.message ?? response.statusText}`);
-        return 1;
-      }
-      console.log(answer.access_token);
-      return 0;
-    } catch (error) {
-      console.error((error as Error).message);
-      return 1;
-    }
+    return await mintAndPrint("/auth/v1/_local/token", body);
   },
 };
 
@@ -125,26 +108,41 @@ async function providerToken(
     }
     body.exp = exp;
   }
+  return await mintAndPrint(`/_local/idp/${provider}/mint`, body, async (api) => {
+    const known = await (await fetch(`${api}/_local/idp/`)).json();
+    console.error(
+      `token: no stand-in for "${provider}" (this stack has: ${
+        known.stand_ins.join(", ") || "none"
+      }). ` +
+        "Enable it in supabase/config.toml [auth.third_party.<provider>], or add an AUTH_ISSUERS entry in supabase/functions/.env, then restart.",
+    );
+  });
+}
+
+/**
+ * POST `body` with the secret key to the running stack's `path` and print the access token
+ * alone (what scripts read), or one line of why not (`notFound` explains a 404).
+ */
+async function mintAndPrint(
+  path: string,
+  body: Record<string, unknown>,
+  notFound?: (api: string) => Promise<void>,
+): Promise<number> {
   try {
     const running = await readRunningStatus();
-    const response = await fetch(`${running.api_url}/_local/idp/${provider}/mint`, {
+    const response = await fetch(`${running.api_url}${path}`, {
       method: "POST",
       headers: { apikey: running.secret_key, "content-type": "application/json" },
       body: JSON.stringify(body),
     });
     const answer = await response.json();
-    if (response.status === 404) {
-      const known = await (await fetch(`${running.api_url}/_local/idp/`)).json();
-      console.error(
-        `token: no stand-in for "${provider}" (this stack has: ${
-          known.stand_ins.join(", ") || "none"
-        }). ` +
-          "Enable it in supabase/config.toml [auth.third_party.<provider>], or add an AUTH_ISSUERS entry in supabase/functions/.env, then restart.",
-      );
+    if (response.status === 404 && notFound) {
+      await notFound(running.api_url);
       return 1;
     }
     if (!response.ok) {
-      console.error(`token: ${answer.error_description ?? answer.message ?? response.statusText}`);
+      const why = answer.msg ?? answer.error_description ?? answer.message ?? response.statusText;
+      console.error(`token: ${why}`);
       return 1;
     }
     console.log(answer.access_token);

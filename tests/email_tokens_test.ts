@@ -30,7 +30,7 @@ Deno.test("email tokens: codes are otp_length digits, uniformly spread", () => {
 Deno.test("email tokens: the hash is hex(sha224(email + code)), as GoTrue stores it", async () => {
   // sha224("a@b.co123456"), computed independently (Python hashlib).
   assert.equal(
-    await tokenHash("a@b.co", "123456"),
+    tokenHash("a@b.co", "123456"),
     "4911e82389643aeb3ce581cfa27b1630931b88c0206a90fed98a99cf",
   );
   assert.ok(hashMatches("abc", "pkce_abc"));

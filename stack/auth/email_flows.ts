@@ -68,7 +68,7 @@ export async function sendCode(
   const spec = PURPOSES[purpose];
   if (purpose !== "invite") checkFrequency(user[spec.sent], ctx.settings);
   const otp = newOtp(ctx.settings.email.otpLength);
-  const hash = await tokenHash(user.email, otp);
+  const hash = tokenHash(user.email, otp);
   const stored = options.pkce ? PKCE_PREFIX + hash : hash;
   const redirectTo = options.redirectTo ?? redirectTarget(ctx.settings, request);
   if (ctx.hooks.enabled("send_email")) {
@@ -165,10 +165,10 @@ export async function sendEmailChange(
   checkFrequency(user.email_change_sent_at, ctx.settings);
   const prefix = pkce ? PKCE_PREFIX : "";
   const otpNew = newOtp(ctx.settings.email.otpLength);
-  const hashNew = prefix + await tokenHash(newEmail, otpNew);
+  const hashNew = prefix + tokenHash(newEmail, otpNew);
   const both = ctx.settings.email.secureEmailChange && !!user.email;
   const otpCurrent = both ? newOtp(ctx.settings.email.otpLength) : "";
-  const hashCurrent = both ? prefix + await tokenHash(user.email, otpCurrent) : "";
+  const hashCurrent = both ? prefix + tokenHash(user.email, otpCurrent) : "";
   const redirectTo = redirectTarget(ctx.settings, request);
   const mails = [{ to: newEmail, otp: otpNew, hash: hashNew }];
   if (both) mails.push({ to: user.email, otp: otpCurrent, hash: hashCurrent });
@@ -427,7 +427,7 @@ export async function generateLink(ctx: AuthContext, request: Request): Promise<
     }
   }
   const otp = newOtp(ctx.settings.email.otpLength);
-  const hash = await tokenHash(address, otp);
+  const hash = tokenHash(address, otp);
   let linkHash = hash;
   let linkType = type;
   switch (type) {
@@ -476,7 +476,7 @@ export async function generateLink(ctx: AuthContext, request: Request): Promise<
       const taken = await findUserByEmail(ctx.sql, newEmail);
       if (taken && taken.id !== user!.id) throw unprocessable("email_exists", DUPLICATE_EMAIL_MSG);
       const current = type === "email_change_current" ? hash : "";
-      const next = type === "email_change_new" ? await tokenHash(newEmail, otp) : "";
+      const next = type === "email_change_new" ? tokenHash(newEmail, otp) : "";
       linkHash = current || next;
       linkType = "email_change";
       await ctx.sql`

@@ -12,6 +12,8 @@
  * And the one place where `redirect_to` is decided: site_url's host, a loopback address, or a
  * match of `additional_redirect_urls` (GoTrue's glob rules); anything else gets site_url.
  */
+// WebCrypto has no SHA-224; node:crypto (Deno's Node layer) does.
+import { createHash } from "node:crypto";
 import { AuthError } from "./errors.ts";
 import type { AuthSettings } from "./settings.ts";
 
@@ -29,9 +31,7 @@ export function newOtp(length: number): string {
 }
 
 /** hex(sha224(email + code)), as GoTrue's GenerateTokenHash. */
-export async function tokenHash(address: string, otp: string): Promise<string> {
-  // WebCrypto has no SHA-224; node:crypto (Deno's Node layer) does.
-  const { createHash } = await import("node:crypto");
+export function tokenHash(address: string, otp: string): string {
   return createHash("sha224").update(address + otp).digest("hex");
 }
 

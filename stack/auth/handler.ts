@@ -440,7 +440,7 @@ async function checkNonce(
   if (!user.reauthentication_token || !user.reauthentication_sent_at || !user.email) {
     throw invalid();
   }
-  const hash = await tokenHash(user.email, nonce);
+  const hash = tokenHash(user.email, nonce);
   if (
     !hashMatches(hash, user.reauthentication_token) ||
     isExpired(user.reauthentication_sent_at, ctx.settings.email.otpExpiry)

@@ -253,7 +253,7 @@ export async function verifyPost(
       throw new AuthError(422, "validation_failed", "Invalid email format");
     }
     if (!TYPES.has(type)) throw badRequest("validation_failed", "Unsupported verification type");
-    hash = await tokenHash(address, token);
+    hash = tokenHash(address, token);
     found = await userByCode(ctx, address, hash, type);
   } else {
     if (email !== "" || phone !== "" || text(params, "redirect_to") !== "") {

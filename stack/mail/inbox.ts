@@ -199,7 +199,6 @@ export class Inbox {
   /** Oldest first. */
   readonly #messages: StoredMessage[] = [];
   #bytes = 0;
-  #waiters: (() => void)[] = [];
 
   constructor(readonly maxBytes = MAX_INBOX_BYTES) {}
 
@@ -230,9 +229,6 @@ export class Inbox {
     ) {
       this.#bytes -= this.#messages.shift()!.Size;
     }
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
     return message;
   }
 
@@ -261,24 +257,6 @@ export class Inbox {
 
   get size(): number {
     return this.#messages.length;
-  }
-
-  /** The newest message for an address, waiting up to `timeoutMs` for one to arrive. */
-  async waitFor(address: string, timeoutMs = 5000): Promise<StoredMessage | null> {
-    const deadline = Date.now() + timeoutMs;
-    while (true) {
-      const found = this.list(`to:"${address}"`)[0];
-      if (found) return found;
-      const left = deadline - Date.now();
-      if (left <= 0) return null;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
   }
 }
 
