@@ -27,7 +27,7 @@ Deno.test("email tokens: codes are otp_length digits, uniformly spread", () => {
   assert.match(newOtp(10), /^\d{10}$/);
 });
 
-Deno.test("email tokens: the hash is hex(sha224(email + code)), as GoTrue stores it", async () => {
+Deno.test("email tokens: the hash is hex(sha224(email + code)), as GoTrue stores it", () => {
   // sha224("a@b.co123456"), computed independently (Python hashlib).
   assert.equal(
     tokenHash("a@b.co", "123456"),
