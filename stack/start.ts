@@ -128,7 +128,10 @@ const root = new URL("../", import.meta.url);
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const t0 = performance.now();
   const log = options.log ?? ((line: string) => console.error(line));
-  const { keys, port, apiUrl, bin, db, configTomlPath, issuer } = await prepare(options, log);
+  const { keys, port, apiUrl, bin, db, configTomlPath, configText, issuer } = await prepare(
+    options,
+    log,
+  );
   // Started parts, stopped in reverse order, also when a later part fails to start.
   const parts: { stop(): Promise<void> | void }[] = [{ stop: () => db.close() }];
   const stopAll = async () => {
@@ -140,7 +143,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const env = functionEnvironment(apiUrl, keys, db, options, issuer);
     // One issuer list for both doors: config.toml's [auth.third_party.*] and the entry form,
     // with stand-in keys for issuers whose own are not on this machine.
-    const issuers = await issuerSet(configTomlPath, options, apiUrl);
+    const issuers = issuerSet(configTomlPath, configText, options, apiUrl);
     env.AUTH_ISSUERS = JSON.stringify(issuers.local);
     if (options.functionIsolation === "in-process") Deno.env.set("AUTH_ISSUERS", env.AUTH_ISSUERS);
     const standIns = await startStandIns({
@@ -149,7 +152,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ? null
         : `${options.stateDir ?? new URL(".local", root).pathname}/stand-ins.json`,
       apiUrl,
-      allowedOrigins: appOrigins(await Deno.readTextFile(configTomlPath).catch(() => null)),
+      allowedOrigins: appOrigins(configText),
       isSecretKey: (value) => value !== null && keys.secretKey === value,
     });
     // The configuration every function reads; a bad AUTH_ISSUERS stops the start here.
@@ -162,7 +165,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const pg = await startPostgrestFor(bin, db, keys, log, crashed);
     parts.push(pg);
 
-    const configText = await Deno.readTextFile(configTomlPath).catch(() => null);
     const inboxSettings = readInboxSettings(configText);
     const inbox = inboxSettings.enabled
       ? await startInbox({
@@ -176,7 +178,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       keys,
       issuer,
       externalUrl: `${apiUrl}/auth/v1`,
-      settings: await authSettings(configTomlPath, env, options),
+      settings: authSettings(configTomlPath, configText, env, options),
       apiKeyKind: (v) => (v === null ? null : config.apiKeys.match(v)?.kind ?? null),
       inboxSmtpPort: inbox?.smtpPort ?? null,
       hooks: options.authHooks ??
@@ -273,7 +275,7 @@ async function prepare(options: StackOptions, log: (line: string) => void) {
     authenticatorPassword: keys.dbPassword,
     log,
   });
-  return { keys, port, apiUrl, bin, db, configTomlPath, issuer };
+  return { keys, port, apiUrl, bin, db, configTomlPath, configText, issuer };
 }
 
 /**
@@ -285,7 +287,14 @@ function serveGateway(port: number, parts: {
   keys: StackKeys;
   config: AuthConfig;
   pg: Postgrest;
-  auth: { handle(request: Request, path: string, client: string | undefined): Promise<Response> };
+  auth: {
+    handle(
+      request: Request,
+      path: string,
+      client: string | undefined,
+      requestId?: string,
+    ): Promise<Response>;
+  };
   functions: FunctionRegistry;
   maxBodyBytes: number;
   standIns: StandIns;
@@ -297,9 +306,9 @@ function serveGateway(port: number, parts: {
   let jwksServed = 0;
   const gateway = createGateway({
     postgrestUrl: () => (pg.running() ? pg.url : null),
-    auth: (request, path, client) => {
+    auth: (request, path, client, requestId) => {
       if (path === "/.well-known/jwks.json") jwksServed++;
-      return parts.auth.handle(request, path, client);
+      return parts.auth.handle(request, path, client, requestId);
     },
     isProjectKey: projectKeyCheck(config, keys),
     restAuthorization: createRestAuthorizer({
@@ -401,12 +410,12 @@ function startPostgrestFor(
 }
 
 /** config.toml's [auth], LOCAL_AUTH_JWT_ALG, then the caller's overrides (tests). */
-async function authSettings(
+function authSettings(
   configTomlPath: string,
+  configToml: string | null,
   env: Record<string, string>,
   options: StackOptions,
-): Promise<AuthSettings> {
-  const configToml = await Deno.readTextFile(configTomlPath).catch(() => null);
+): AuthSettings {
   const alg = env.LOCAL_AUTH_JWT_ALG ?? Deno.env.get("LOCAL_AUTH_JWT_ALG");
   // content_path is relative to the folder holding supabase/, as the CLI reads it.
   const projectRoot = configTomlPath.replace(/\/[^/]*$/, "").replace(/\/[^/]*$/, "") || ".";
@@ -541,8 +550,13 @@ function positiveInteger(name: string, raw: string | undefined): number | undefi
 }
 
 /** The issuer set from config.toml and the entry form's one place (see stack/issuers/). */
-async function issuerSet(configTomlPath: string, options: StackOptions, apiUrl: string) {
-  const configText = await Deno.readTextFile(configTomlPath).catch(() => null);
+/** config.toml is read once, in prepare(); every part gets its text. */
+function issuerSet(
+  configTomlPath: string,
+  configText: string | null,
+  options: StackOptions,
+  apiUrl: string,
+) {
   const file = options.envFile ?? functionsEnvFile(configTomlPath).path;
   return buildIssuerSet({
     thirdParty: readThirdParty(configText),

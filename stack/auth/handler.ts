@@ -108,7 +108,12 @@ export interface AuthService {
    * One request under /auth/v1; `client` is the client's address when the gateway knows it
    * (through a trusted proxy); without it no request rate limit applies, as in GoTrue.
    */
-  handle(request: Request, path: string, client?: string | undefined): Promise<Response>;
+  handle(
+    request: Request,
+    path: string,
+    client?: string | undefined,
+    requestId?: string,
+  ): Promise<Response>;
   close(): void;
 }
 
@@ -149,7 +154,7 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
     externalUrl: deps.externalUrl ?? deps.issuer,
   };
   return {
-    async handle(request, path, client) {
+    async handle(request, path, client, requestId = "-") {
       try {
         // GoTrue limits requests per client address only when it is told the address (hosted:
         // by its gateway; `supabase start`: never). Here: when a trusted proxy names it.
@@ -157,8 +162,11 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
         return await route(limited, request, path, client ?? "127.0.0.1");
       } catch (error) {
         if (error instanceof AuthError) return authErrorResponse(request, error);
-        const id = request.headers.get("sb-request-id") ?? "-";
-        log(`[auth] [${id}] ${request.method} ${path} failed: ${(error as Error).stack ?? error}`);
+        log(
+          `[auth] [${requestId}] ${request.method} ${path} failed: ${
+            (error as Error).stack ?? error
+          }`,
+        );
         return authErrorResponse(
           request,
           new AuthError(500, "unexpected_failure", "Unexpected failure, please check server logs"),

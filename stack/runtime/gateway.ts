@@ -34,8 +34,13 @@ import { proxyRest, type RestAuthorizer } from "./rest_auth.ts";
 
 export interface GatewayDeps {
   postgrestUrl: () => string | null;
-  /** The local Auth, given the path under /auth/v1 and the client's address when known. */
-  auth: (request: Request, path: string, client: string | undefined) => Promise<Response>;
+  /** The local Auth: the path under /auth/v1, the client's address when known, the request id. */
+  auth: (
+    request: Request,
+    path: string,
+    client: string | undefined,
+    requestId: string,
+  ) => Promise<Response>;
   /** Whether a value is one of the project's API keys (constant-time, by the caller's ring). */
   isProjectKey: (value: string) => boolean | Promise<boolean>;
   /** The Authorization header PostgREST gets for a request, or a thrown refusal. */
@@ -79,18 +84,16 @@ export function createGateway(deps: GatewayDeps): (request: Request) => Promise<
         requestId,
       );
     }
-    const headers = new Headers(incoming.headers);
-    headers.set(REQUEST_ID_HEADER, requestId);
-    const request = new Request(incoming, { headers });
     const started = performance.now();
-    let response = await route(request, requestId);
+    const url = new URL(incoming.url);
+    let response = await route(incoming, url, requestId);
     response = withRequestId(response, requestId);
-    observe?.(request, response.clone());
-    const path = new URL(request.url).pathname;
+    observe?.(incoming, response.clone());
+    const path = url.pathname;
     const fn = /^\/functions\/v1\/([^/?]+)/.exec(path)?.[1];
     if (fn !== undefined || response.status >= 500) {
       deps.log(
-        `${fn !== undefined ? `[fn:${fn}]` : "[gateway]"} [${requestId}] ${request.method} ${
+        `${fn !== undefined ? `[fn:${fn}]` : "[gateway]"} [${requestId}] ${incoming.method} ${
           path.slice(0, 200)
         } ${response.status} ${Math.round(performance.now() - started)} ms`,
       );
@@ -129,10 +132,9 @@ const NOT_HERE: Record<string, string> = {
 
 function routeRequest(
   deps: GatewayDeps,
-): (request: Request, requestId: string) => Promise<Response> {
-  return async (request, requestId) => {
-    const url = new URL(request.url); // the Host was checked in createGateway
-    const path = url.pathname;
+): (request: Request, url: URL, requestId: string) => Promise<Response> {
+  return async (request, url, requestId) => {
+    const path = url.pathname; // the Host was checked in createGateway
     try {
       // The stack's own routes: an exact path, or a prefix ending in "/".
       const local = path.startsWith("/_local/")
@@ -154,12 +156,12 @@ function routeRequest(
       if (path.startsWith("/auth/v1/")) {
         if (request.method === "OPTIONS") return preflight(request);
         return withCors(
-          await auth(apiKeyFromQuery(request, url), path, deps),
+          await auth(apiKeyFromQuery(request, url), path, deps, requestId),
           AUTH_EXPOSED_HEADERS,
         );
       }
       // A function's answers are its own (CORS included); the gateway's refusals get CORS.
-      if (path.startsWith("/functions/v1/")) return await fn(request, path, deps);
+      if (path.startsWith("/functions/v1/")) return await fn(request, path, deps, requestId);
       const service = Object.keys(NOT_HERE).find((p) => path === p || path.startsWith(`${p}/`));
       if (service) {
         if (request.method === "OPTIONS") return preflight(request);
@@ -184,7 +186,12 @@ function keyRefused(message: string, hint: string): Response {
   return Response.json({ message, hint }, { status: 401 });
 }
 
-async function auth(request: Request, path: string, deps: GatewayDeps): Promise<Response> {
+async function auth(
+  request: Request,
+  path: string,
+  deps: GatewayDeps,
+  requestId: string,
+): Promise<Response> {
   const rest = path.slice("/auth/v1".length);
   if (!AUTH_OPEN.some((open) => rest === open || rest.startsWith(`${open}/`))) {
     const key = request.headers.get("apikey");
@@ -207,7 +214,7 @@ async function auth(request: Request, path: string, deps: GatewayDeps): Promise<
   // then); loopback clients of a local stack go unlimited, as with `supabase start`.
   const known = deps.trustedProxies.has(PEER) && request.headers.has("x-forwarded-for");
   const client = known ? clientAddress(request, PEER, deps.trustedProxies) : undefined;
-  const response = await deps.auth(limited.request, rest, client);
+  const response = await deps.auth(limited.request, rest, client, requestId);
   if (limited.exceeded()) {
     await response.body?.cancel();
     return tooLarge(AUTH_MAX_BODY_BYTES);
@@ -215,7 +222,12 @@ async function auth(request: Request, path: string, deps: GatewayDeps): Promise<
   return response;
 }
 
-async function fn(request: Request, path: string, deps: GatewayDeps): Promise<Response> {
+async function fn(
+  request: Request,
+  path: string,
+  deps: GatewayDeps,
+  requestId: string,
+): Promise<Response> {
   const name = path.split("/")[3] ?? "";
   const handler = name ? await deps.functions.handler(name) : null;
   if (!handler) {
@@ -242,6 +254,7 @@ async function fn(request: Request, path: string, deps: GatewayDeps): Promise<Re
     clientAddress(request, PEER, deps.trustedProxies),
   );
   headers.set(CALL_CHAIN_HEADER, chain.id);
+  headers.set(REQUEST_ID_HEADER, requestId); // the client's own is replaced
   const limited = limitBody(
     new Request(request, { headers }),
     deps.maxBodyBytes,
