@@ -76,7 +76,13 @@ export async function claimsOf(
 export async function caller(
   ctx: AuthContext,
   request: Request,
-): Promise<{ user: UserRow; sessionId: string | null; sessionCreatedAt: Date | null }> {
+): Promise<{
+  user: UserRow;
+  sessionId: string | null;
+  sessionCreatedAt: Date | null;
+  /** The session's assurance level (aal1 without a session). */
+  aal: string;
+}> {
   const claims = await claimsOf(ctx, request);
   const sub = typeof claims.sub === "string" ? claims.sub : "";
   if (!UUID.test(sub)) throw forbidden("bad_jwt", "invalid claim: missing sub claim");
@@ -90,9 +96,11 @@ export async function caller(
     ? claims.session_id
     : null;
   let sessionCreatedAt: Date | null = null;
+  let aal = "aal1";
   if (sessionId) {
     const [session] = await ctx.sql`
-      select not_after, created_at from auth.sessions where id = ${sessionId} and user_id = ${sub}`;
+      select not_after, created_at, aal from auth.sessions
+      where id = ${sessionId} and user_id = ${sub}`;
     if (!session) {
       throw forbidden("session_not_found", "Session from session_id claim in JWT does not exist");
     }
@@ -100,8 +108,9 @@ export async function caller(
       throw forbidden("session_expired", "Session from session_id claim in JWT has expired");
     }
     sessionCreatedAt = new Date(session.created_at);
+    aal = session.aal ?? "aal1";
   }
-  return { user, sessionId, sessionCreatedAt };
+  return { user, sessionId, sessionCreatedAt, aal };
 }
 
 export async function body(request: Request): Promise<Record<string, unknown>> {

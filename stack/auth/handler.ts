@@ -460,7 +460,7 @@ async function checkNonce(
 }
 
 async function updateUser(ctx: AuthContext, request: Request, client: string): Promise<Response> {
-  const { user, sessionId, sessionCreatedAt } = await caller(ctx, request);
+  const { user, sessionId, sessionCreatedAt, aal } = await caller(ctx, request);
   ctx.limits.check("user", client);
   const params = await body(request);
   const data = objectParam(params.data, "data");
@@ -469,12 +469,11 @@ async function updateUser(ctx: AuthContext, request: Request, client: string): P
   }
   const newPassword = typeof params.password === "string" && params.password !== "";
   const newEmail = typeof params.email === "string" && params.email !== "";
-  if ((newPassword || (newEmail && params.email !== user.email)) && sessionId) {
-    const [mfaState] = await ctx.sql`
+  if ((newPassword || (newEmail && params.email !== user.email)) && sessionId && aal !== "aal2") {
+    const [mfa] = await ctx.sql`
       select exists (select from auth.mfa_factors where user_id = ${user.id}
-                     and status = 'verified') as enabled,
-             (select aal from auth.sessions where id = ${sessionId}) as aal`;
-    if (mfaState?.enabled && mfaState.aal !== "aal2") {
+                     and status = 'verified') as enabled`;
+    if (mfa?.enabled) {
       throw new AuthError(
         401,
         "insufficient_aal",

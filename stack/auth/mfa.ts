@@ -50,8 +50,7 @@ async function sessionCaller(ctx: AuthContext, request: Request) {
       "A valid session and a registered user are required to enroll a factor",
     );
   }
-  const [session] = await ctx.sql`select aal from auth.sessions where id = ${who.sessionId}`;
-  return { ...who, sessionId: who.sessionId, aal: (session?.aal ?? "aal1") as string };
+  return { ...who, sessionId: who.sessionId };
 }
 
 async function ownedFactor(ctx: AuthContext, userId: string, id: string) {
