@@ -49,7 +49,10 @@ Deno.test({
   name: "mfa: enroll TOTP, verify a code from a TOTP library, aal2 token that me reports",
   ...E2E,
   async fn() {
-    const { c, session } = await signedIn();
+    const { c, session, email } = await signedIn();
+    // Another sign-in of the same user, at aal1: it ends when this session reaches aal2.
+    const other = await client().auth.signInWithPassword({ email, password: PASSWORD });
+    assert.equal(other.error, null);
     assert.equal((await me(session.access_token)).body.aal, "aal1");
     const guarded = await me(session.access_token, "/security");
     assert.equal(guarded.status, 403);
@@ -70,6 +73,14 @@ Deno.test({
       code: totp(t.secret).generate(),
     });
     assert.equal(ok.error, null);
+    const ended = await fetch(`${s.api_url}/auth/v1/user`, {
+      headers: {
+        apikey: s.publishable_key,
+        authorization: `Bearer ${other.data.session!.access_token}`,
+      },
+    });
+    assert.equal(ended.status, 403, "the other aal1 session ended");
+    assert.equal((await ended.json()).error_code, "session_not_found");
     const token = ok.data!.access_token;
     assert.equal(claims(token).aal, "aal2");
     assert.deepEqual(
