@@ -42,8 +42,10 @@ export default {
   }), { headers: { "content-length": "10" } }),
 };
 `,
+  // 64 MB of heap a step: over the memory limit at once, long before its CPU limit (with small
+  // steps a loaded machine's garbage collector could spend the CPU limit first).
   "hog/index.ts": `const keep: unknown[] = [];
-export default { fetch: () => { for (;;) keep.push(new Array(1_000_000).fill(keep.length)); } };
+export default { fetch: () => { for (;;) keep.push(new Array(8_000_000).fill(keep.length)); } };
 `,
   "echo/index.ts": `export default {
   fetch: async (req: Request) => {
