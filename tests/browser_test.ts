@@ -149,11 +149,11 @@ Deno.test({
   ignore: !hasChromium,
   ...E2E,
   async fn() {
-    const appPort = await freePort();
-    const appOrigin = `http://127.0.0.1:${appPort}`;
+    // The app's port is bound before the stack starts (its own ports could take a free one).
+    const app = servePage(0, await supabaseUmd());
+    const appOrigin = `http://127.0.0.1:${(app.addr as Deno.NetAddr).port}`;
     const stack = await ownStack({ authSettings: { siteUrl: appOrigin } });
     const s = stack.status;
-    const app = servePage(appPort, await supabaseUmd());
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
