@@ -6,8 +6,6 @@
  * DATABASE_URL database emptied) and migrated.
  */
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
-import { openDatabase } from "../stack/db/database.ts";
-import { readDbSettings } from "../stack/db/settings.ts";
 import { PROJECT_ROOT } from "./new.ts";
 import { findRunning, STATE_DIR } from "../stack/status_file.ts";
 
@@ -48,6 +46,10 @@ export const db: Verb = {
       return 0;
     }
     const databaseUrl = Deno.env.get("DATABASE_URL");
+    const [{ openDatabase }, { readDbSettings }] = await Promise.all([
+      import("../stack/db/database.ts"),
+      import("../stack/db/settings.ts"),
+    ]);
     const settings = readDbSettings(
       await Deno.readTextFile(`${PROJECT_ROOT}/supabase/config.toml`).catch(() => null),
     );

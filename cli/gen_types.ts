@@ -5,11 +5,8 @@
  * stack's cluster, or a throwaway one), so the types always match the migrations on disk.
  */
 import { verb } from "../stack/invocation.ts";
-import { generateTypescript, introspect, sortGeneratorMetadata } from "@supabase/postgrest-typegen";
 import { parseOrExit, progress, type Verb } from "./args.ts";
 import { PROJECT_ROOT } from "./new.ts";
-import { withThrowawayDatabase } from "../stack/db/throwaway.ts";
-import { readDbSettings } from "../stack/db/settings.ts";
 
 export const TYPES_FILE = "functions/_shared/database.types.ts";
 
@@ -30,6 +27,14 @@ export const genTypes: Verb = {
       check: { type: "boolean", default: false },
     });
     const schemas = values.schema?.length ? values.schema : ["public"];
+    // Loaded here, not at the top: `--help` and every other verb start without them.
+    const [{ generateTypescript, introspect, sortGeneratorMetadata }, { withThrowawayDatabase }, {
+      readDbSettings,
+    }] = await Promise.all([
+      import("@supabase/postgrest-typegen"),
+      import("../stack/db/throwaway.ts"),
+      import("../stack/db/settings.ts"),
+    ]);
     progress("Building a throwaway database from supabase/migrations...");
     const settings = readDbSettings(
       await Deno.readTextFile(`${PROJECT_ROOT}/supabase/config.toml`).catch(() => null),

@@ -3,11 +3,6 @@
  * `deno task migration list`: the migrations on disk next to those the database applied.
  */
 import { verb } from "../stack/invocation.ts";
-import { localUrl, pool } from "../stack/db/database.ts";
-import { findPostgresBinaries } from "../stack/db/postgres_binaries.ts";
-import { startPostgresServer, SUPERUSER } from "../stack/db/postgres_server.ts";
-import { freePort } from "../stack/db/ports.ts";
-import { readDbSettings } from "../stack/db/settings.ts";
 import { fail, parseOrExit, type Verb } from "./args.ts";
 import { PROJECT_ROOT } from "./new.ts";
 import { findRunning, STATE_DIR } from "../stack/status_file.ts";
@@ -67,6 +62,16 @@ async function list(): Promise<number> {
 /** Applied versions, from the running stack, DATABASE_URL, or the embedded cluster at rest. */
 async function appliedVersions(): Promise<string[] | null> {
   const query = "select version from supabase_migrations.schema_migrations order by version";
+  // The database code loads only for `list` (`new` and `--help` start without it).
+  const [{ localUrl, pool }, { findPostgresBinaries }, { startPostgresServer, SUPERUSER }, {
+    freePort,
+  }, { readDbSettings }] = await Promise.all([
+    import("../stack/db/database.ts"),
+    import("../stack/db/postgres_binaries.ts"),
+    import("../stack/db/postgres_server.ts"),
+    import("../stack/db/ports.ts"),
+    import("../stack/db/settings.ts"),
+  ]);
   const read = async (url: string) => {
     const sql = pool(url, 1);
     try {

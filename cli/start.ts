@@ -6,8 +6,7 @@
 import { verb } from "../stack/invocation.ts";
 import { fail, parseOrExit, progress, type Verb } from "./args.ts";
 import { PROJECT_ROOT } from "./new.ts";
-import { openLogFile } from "../stack/log_file.ts";
-import { type Stack, type StackStatus, startStack } from "../stack/start.ts";
+import type { Stack, StackStatus } from "../stack/start.ts";
 import {
   clearRunning,
   findRunning,
@@ -65,6 +64,11 @@ export const start: Verb = {
       }
     }
     progress("Starting the local stack...");
+    // Loaded once the arguments are good: `--help` and a refusal answer without the stack's code.
+    const [{ openLogFile }, { startStack }] = await Promise.all([
+      import("../stack/log_file.ts"),
+      import("../stack/start.ts"),
+    ]);
     const logFile = openLogFile(STATE_DIR);
     let stack;
     try {

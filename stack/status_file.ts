@@ -1,6 +1,5 @@
 /** Where a running `deno task start` records itself for `status`, `token`, `stop` and `db`. */
 import { verb } from "./invocation.ts";
-import { withTimeout } from "../functions/_shared/parts.ts";
 import type { StackStatus } from "./start.ts";
 
 /** Local state (keys, database, status) lives here; EDGE_STACK_DIR moves it. */
@@ -121,7 +120,9 @@ export async function readRunningStatus(): Promise<StackStatus> {
     throw new Error(`The local stack is not running: start it with \`${verb("start")}\`.`);
   }
   try {
-    const response = await withTimeout(fetch, 2_000)(`${status.api_url}/health`);
+    const response = await fetch(`${status.api_url}/health`, {
+      signal: AbortSignal.timeout(2_000),
+    });
     await response.body?.cancel();
   } catch {
     throw new Error(
