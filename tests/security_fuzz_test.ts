@@ -1,18 +1,42 @@
 /**
- * Fuzzing every function over HTTP: 20,000 random Authorization/apikey values (random
- * bytes, JWT-shaped junk, mutated real tokens and keys) and 2,000 random JSON bodies sent
- * with valid credentials. No 5xx, no hang (10 s per request), every error in the contract.
- * The seed is printed; FUZZ_SEED=<n> replays a run.
+ * Fuzzing the functions' front door with random Authorization/apikey values (random bytes,
+ * JWT-shaped junk, mutated real tokens and keys) and random JSON bodies. No 5xx, no hang
+ * (10 s per request), every error in the contract, no secret echoed.
+ *
+ * Two depths, one generator: 20,000 credentials go straight into the core (`withAuth` with
+ * each kind of caller the five functions accept, configured as the stack configures them:
+ * its keys, its JWKS, the test issuers), where a credential costs microseconds; 3,000 more
+ * credentials and 1,000 bodies go over HTTP through the gateway, the runtime and the real
+ * functions, where each costs a full request. The seed is printed; FUZZ_SEED=<n> replays a
+ * run; FUZZ_HTTP_SCALE=<n> multiplies the HTTP part (CI runs it at 5).
  */
 import assert from "node:assert/strict";
+import { type FunctionOptions, json, loadConfig, withAuth } from "../functions/_shared/mod.ts";
 import { b64url } from "./helpers/keys.ts";
-import { E2E, stackContext, userToken } from "./helpers/stack.ts";
+import { E2E, envScale, providerEnv, stackContext, userToken } from "./helpers/stack.ts";
 
 const FUNCTIONS = ["me", "posts", "tasks", "token-exchange", "admin-posts"];
-const HEADER_CASES = 20_000;
-const BODY_CASES = 2_000;
+const CORE_CASES = 20_000;
+const HTTP_SCALE = envScale("FUZZ_HTTP_SCALE");
+const HEADER_CASES = 3_000 * HTTP_SCALE;
+const BODY_CASES = 1_000 * HTTP_SCALE;
 const CONCURRENCY = 50;
 const seed = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+
+/** The kinds of caller the five functions accept, as their withAuth options say. */
+const CORE_OPTIONS: Omit<FunctionOptions, "config">[] = [
+  { allow: "user", methods: ["GET", "PATCH"] }, // me
+  { allow: "user" }, // posts, tasks
+  { allow: ["user", "machine"], issuerModes: ["exchange"], roles: null, methods: ["POST"] }, // token-exchange
+  {
+    allow: ["secret", "machine"],
+    scopes: ["posts:admin"],
+    issuerModes: ["supabase", "native", "exchange"],
+    methods: ["GET", "POST"],
+    admin: true,
+  }, // admin-posts
+  { allow: ["publishable", "none"] },
+];
 
 /** mulberry32: small, seedable, good enough to pick cases. */
 function rng(state: number) {
@@ -101,11 +125,12 @@ function mutate(value: string): string {
 
 Deno.test({
   name:
-    `fuzz: ${HEADER_CASES} random credentials and ${BODY_CASES} random bodies against every function`,
+    `fuzz: ${CORE_CASES} random credentials into the core, ${HEADER_CASES} credentials and ${BODY_CASES} bodies over HTTP to every function`,
   ...E2E,
   async fn() {
     console.log(`fuzz: seed ${seed} (replay with FUZZ_SEED=${seed})`);
-    const { status: s } = await stackContext();
+    const ctx = await stackContext();
+    const s = ctx.status;
     const u = await userToken(s);
     const real = [u.token, s.publishable_key, s.secret_key, s.anon_key, s.service_role_key];
 
@@ -130,24 +155,93 @@ Deno.test({
       if (random() < 0.3) headers.apikey = random() < 0.5 ? mutate(pick(real)) : junkString(50);
       return headers;
     };
+    const suffix = () => pick(["", "", "/1", "/abc", "/1/2", "?limit=5", "?cursor=zz", "/import"]);
 
     const failures: string[] = [];
-    let done = 0;
     const statuses = new Map<number, number>();
+    /** The checks every answer gets, in process or over HTTP. */
+    function check(where: string, status: number, errorCode: string | null, text: string) {
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      if (status >= 500) failures.push(`${where} -> ${status}: ${text.slice(0, 200)}`);
+      if (status >= 400) {
+        try {
+          const b = JSON.parse(text);
+          if (typeof b.code !== "string" || errorCode !== b.code) {
+            failures.push(`${where}: not the error contract`);
+          }
+        } catch {
+          failures.push(`${where} -> ${status}: body is not JSON`);
+        }
+      }
+      if (text.includes(s.secret_key) || text.includes(s.jwt_secret) || text.includes(u.token)) {
+        failures.push(`${where}: echoed a secret`);
+      }
+    }
 
-    async function send(
-      fn: string,
-      method: string,
-      headers: Record<string, string>,
-      body?: string,
-    ) {
-      const path = `${fn}${
-        pick(["", "", "/1", "/abc", "/1/2", "?limit=5", "?cursor=zz", "/import"])
-      }`;
+    /** Run jobs CONCURRENCY at a time; returns how many ran. */
+    async function pool(jobs: (() => Promise<void>)[]): Promise<number> {
+      let next = 0, done = 0;
+      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+        while (next < jobs.length) {
+          await jobs[next++]!();
+          done++;
+        }
+      }));
+      return done;
+    }
+    const method = (fn: string) =>
+      // Mostly methods the functions serve, so the credential reaches the verifier.
+      random() < 0.9
+        ? (fn === "token-exchange" ? "POST" : pick(["GET", "POST", "PATCH"]))
+        : pick(["DELETE", "PUT", "OPTIONS"]);
+
+    // The core, in process, configured with the stack's own function environment.
+    const env: Record<string, string> = {
+      SUPABASE_URL: s.api_url,
+      SUPABASE_ANON_KEY: s.anon_key,
+      SUPABASE_SERVICE_ROLE_KEY: s.service_role_key,
+      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: s.publishable_key }),
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: s.secret_key }),
+      SB_JWT_SECRET: s.jwt_secret,
+      ...providerEnv(ctx),
+    };
+    const config = loadConfig((name) => env[name]);
+    const handlers = CORE_OPTIONS.map((options) =>
+      withAuth({ ...options, config }, (_req, c) => json({ kind: c.caller.kind }))
+    );
+    let started = performance.now();
+    const coreJobs = Array.from({ length: CORE_CASES }, (_, i) => {
+      const handler = handlers[i % handlers.length]!;
+      const headers = credential();
+      const m = method(FUNCTIONS[i % FUNCTIONS.length]!);
+      const body = m === "GET" ? undefined : JSON.stringify(junkJson());
+      const url = `http://127.0.0.1/functions/v1/fn${suffix()}`;
+      return async () => {
+        let request: Request;
+        try {
+          request = new Request(url, { method: m, headers, ...(body ? { body } : {}) });
+        } catch (error) {
+          if (error instanceof TypeError && /header/i.test(String(error))) return; // not sendable
+          throw error;
+        }
+        const r = await handler(request);
+        check(`core ${m} ${url}`, r.status, r.headers.get("sb-error-code"), await r.text());
+      };
+    });
+    const coreDone = await pool(coreJobs);
+    console.log(
+      `fuzz: ${coreDone} credentials into the core in ${
+        ((performance.now() - started) / 1000).toFixed(1)
+      } s`,
+    );
+
+    // Over HTTP: the gateway, the runtime and the five functions as deployed.
+    async function send(fn: string, m: string, headers: Record<string, string>, body?: string) {
+      const path = `${fn}${suffix()}`;
       let r: Response;
       try {
         r = await fetch(`${s.functions_url}/${path}`, {
-          method,
+          method: m,
           headers: {
             ...headers,
             ...(body !== undefined
@@ -160,43 +254,22 @@ Deno.test({
               }
               : {}),
           },
-          ...(body !== undefined && method !== "GET" ? { body } : {}),
+          ...(body !== undefined && m !== "GET" ? { body } : {}),
           signal: AbortSignal.timeout(10_000),
         });
       } catch (error) {
         if (error instanceof TypeError && /header/i.test(String(error))) return; // the client refused the value
-        failures.push(`${method} ${path}: ${error}`);
+        failures.push(`${m} ${path}: ${error}`);
         return;
       }
-      const text = await r.text();
-      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-      if (r.status >= 500) failures.push(`${method} ${path} -> ${r.status}: ${text.slice(0, 200)}`);
-      if (r.status >= 400) {
-        try {
-          const b = JSON.parse(text);
-          if (typeof b.code !== "string" || r.headers.get("sb-error-code") !== b.code) {
-            failures.push(`${path}: not the error contract`);
-          }
-        } catch {
-          failures.push(`${method} ${path} -> ${r.status}: body is not JSON`);
-        }
-      }
-      if (text.includes(s.secret_key) || text.includes(s.jwt_secret) || text.includes(u.token)) {
-        failures.push(`${path}: echoed a secret`);
-      }
+      check(`${m} ${path}`, r.status, r.headers.get("sb-error-code"), await r.text());
     }
-
     const jobs: (() => Promise<void>)[] = [];
     for (let i = 0; i < HEADER_CASES; i++) {
       const fn = FUNCTIONS[i % FUNCTIONS.length]!;
       const headers = credential();
-      // Mostly methods the functions serve, so the credential reaches the verifier.
-      const method = random() < 0.9
-        ? (fn === "token-exchange" ? "POST" : pick(["GET", "POST", "PATCH"]))
-        : pick(["DELETE", "PUT", "OPTIONS"]);
-      jobs.push(() =>
-        send(fn, method, headers, method === "GET" ? undefined : JSON.stringify(junkJson()))
-      );
+      const m = method(fn);
+      jobs.push(() => send(fn, m, headers, m === "GET" ? undefined : JSON.stringify(junkJson())));
     }
     for (let i = 0; i < BODY_CASES; i++) {
       const fn = FUNCTIONS[i % FUNCTIONS.length]!;
@@ -206,16 +279,8 @@ Deno.test({
       const body = random() < 0.8 ? JSON.stringify(junkJson()) : junkString(300);
       jobs.push(() => send(fn, pick(["POST", "PATCH"]), headers, body));
     }
-
-    const started = performance.now();
-    let next = 0;
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++]!;
-        await job();
-        done++;
-      }
-    }));
+    started = performance.now();
+    const done = await pool(jobs);
     const seconds = (performance.now() - started) / 1000;
     console.log(
       `fuzz: ${done} requests in ${seconds.toFixed(1)} s; statuses ${
@@ -223,6 +288,7 @@ Deno.test({
       }`,
     );
     assert.deepEqual(failures.slice(0, 10), [], `seed ${seed}`);
+    assert.equal(coreDone, CORE_CASES);
     assert.equal(done, HEADER_CASES + BODY_CASES);
   },
 });

@@ -80,37 +80,53 @@ export async function startProviders(): Promise<{
     logto,
     acme,
     appOrigin,
-    functionEnv: {
-      AUTH_ISSUERS: JSON.stringify([
-        {
-          issuer: clerk.issuer,
-          jwks_url: clerk.jwksUrl,
-          mode: "native",
-          provider: "clerk",
-          authorized_parties: [appOrigin],
-        },
-        {
-          issuer: logto.issuer,
-          mode: "exchange",
-          provider: "logto",
-          audience: LOGTO_AUDIENCE,
-          machine: { claim: "sub", equals_claim: "client_id" },
-        },
-        {
-          issuer: acme.issuer,
-          jwks_url: acme.jwksUrl,
-          mode: "native",
-          provider: "oidc",
-          id_prefix: "acme",
-          audience: ACME_AUDIENCE,
-          machine: { claim: "gty", value: "client-credentials" },
-        },
-      ]),
-      AUTH_CORS_ORIGINS: appOrigin,
-      // The exchange passes on only these of a provider's scopes.
-      TOKEN_EXCHANGE_SCOPES: "profile tasks:read",
-    },
+    functionEnv: providerEnv({ clerk, logto, acme, appOrigin }),
   };
+}
+
+/** The env the stack's functions get to trust the test providers (AUTH_ISSUERS and CORS). */
+export function providerEnv(
+  { clerk, logto, acme, appOrigin }: Pick<StackContext, "clerk" | "logto" | "acme" | "appOrigin">,
+): Record<string, string> {
+  return {
+    AUTH_ISSUERS: JSON.stringify([
+      {
+        issuer: clerk.issuer,
+        jwks_url: clerk.jwksUrl,
+        mode: "native",
+        provider: "clerk",
+        authorized_parties: [appOrigin],
+      },
+      {
+        issuer: logto.issuer,
+        mode: "exchange",
+        provider: "logto",
+        audience: LOGTO_AUDIENCE,
+        machine: { claim: "sub", equals_claim: "client_id" },
+      },
+      {
+        issuer: acme.issuer,
+        jwks_url: acme.jwksUrl,
+        mode: "native",
+        provider: "oidc",
+        id_prefix: "acme",
+        audience: ACME_AUDIENCE,
+        machine: { claim: "gty", value: "client-credentials" },
+      },
+    ]),
+    AUTH_CORS_ORIGINS: appOrigin,
+    // The exchange passes on only these of a provider's scopes.
+    TOKEN_EXCHANGE_SCOPES: "profile tasks:read",
+  };
+}
+
+/** A volume multiplier from the environment (FUZZ_HTTP_SCALE, LOAD_SCALE): 1 unless set. */
+export function envScale(name: string): number {
+  const value = Deno.env.get(name) ?? "1";
+  if (!/^[1-9][0-9]{0,2}$/.test(value)) {
+    throw new Error(`${name} must be a whole number from 1 to 999, got "${value}"`);
+  }
+  return Number(value);
 }
 
 let local: Promise<StackContext> | undefined;
