@@ -591,6 +591,11 @@ Deno.test({
     assert.ok(logs.some((l) => l.includes("reloading hello (functions/hello/index.ts changed)")));
 
     await write("_lib/version.ts", `export const shared = "s2";\n`);
+    await rt.settled();
+    // Shared code retires every live process; each boots again on its next request only.
+    const lazy = logs.find((l) => l.includes("will boot again on their next request"));
+    assert.match(lazy ?? "", /\bhello\b.*\(functions\/_lib\/version\.ts changed\)/);
+    assert.ok(!logs.some((l) => l.startsWith("[functions] reloading") && l.includes("_lib")));
     await eventually(async () => (await call("hello")).body.shared === "s2");
 
     await Deno.writeTextFile(`${fns}/.env`, "MY_SECRET=second\n");

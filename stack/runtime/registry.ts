@@ -359,13 +359,30 @@ function reload(state: RuntimeState, paths: string[]): void {
     state.options.log(`[functions] not reloaded: ${(error as Error).message}`);
     return;
   }
-  const names = all ? [...state.live.keys()] : [...changed.keys()].filter((n) => state.live.has(n));
   // Paths as the project names them: from the folder holding supabase/ (or config.toml).
   const configDir = dirOf(state.options.configToml);
   const project = `${configDir.endsWith("/supabase") ? dirOf(configDir) : configDir}/`;
   const why = (name: string) =>
     [...(changed.get(name) ?? []), ...shared].map((p) => p.replace(project, "")).join(", ");
-  const work = names.map(async (name) => {
+  // A function whose own files changed boots again now, so a mistake shows in the log as it is
+  // saved. A change every function shares (shared code, config.toml, the env file) retires the
+  // others' processes and each boots again on its next request, as the edge runtime starts its
+  // workers: saving _shared/ does not boot every function at once.
+  const eager = [...changed.keys()].filter((n) => state.live.has(n));
+  const lazy = all ? [...state.live.keys()].filter((n) => !changed.has(n)) : [];
+  const retired = lazy.map(async (name) => {
+    const old = state.live.get(name);
+    state.live.delete(name);
+    await old?.retire();
+  });
+  if (lazy.length) {
+    state.options.log(
+      `[functions] ${lazy.join(", ")} will boot again on their next request (${
+        shared.map((p) => p.replace(project, "")).join(", ")
+      } changed)`,
+    );
+  }
+  const work = eager.map(async (name) => {
     const old = state.live.get(name);
     const spec = state.layout.functions.get(name);
     if (!spec) {
@@ -379,7 +396,7 @@ function reload(state: RuntimeState, paths: string[]): void {
     await next.ready.catch(() => {});
     await old?.retire();
   });
-  state.pending = Promise.all([state.pending, ...work]);
+  state.pending = Promise.all([state.pending, ...retired, ...work]);
 }
 
 async function verifyJwt(state: RuntimeState, request: Request): Promise<Response | null> {
