@@ -13,6 +13,7 @@ import {
   recoverCluster,
   startPostgresServer,
   SUPERUSER,
+  throwawayClusterDir,
 } from "./postgres_server.ts";
 import { freePort, portInUse } from "./ports.ts";
 import { splitStatements } from "./sql_split.ts";
@@ -104,8 +105,7 @@ async function openEmbedded(options: OpenOptions): Promise<Database> {
   let dataDir: string;
   let scratch: string | null = null;
   if (ephemeral) {
-    scratch = await Deno.makeTempDir({ prefix: "edge-stack-pg-" });
-    await Deno.chmod(scratch, 0o755); // the server may run as another user (root starts it)
+    scratch = await throwawayClusterDir();
     dataDir = `${scratch}/data`;
   } else {
     dataDir = await placeCluster(

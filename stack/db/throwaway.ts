@@ -12,7 +12,12 @@ import {
   type Sql,
 } from "./database.ts";
 import { findPostgresBinaries } from "./postgres_binaries.ts";
-import { type PostgresServer, startPostgresServer, SUPERUSER } from "./postgres_server.ts";
+import {
+  type PostgresServer,
+  startPostgresServer,
+  SUPERUSER,
+  throwawayClusterDir,
+} from "./postgres_server.ts";
 import { freePort } from "./ports.ts";
 import { readRunningDatabase } from "../status_file.ts";
 
@@ -91,8 +96,7 @@ async function openCluster(options: ThrowawayOptions): Promise<Cluster> {
     };
   }
   const binaries = await findPostgresBinaries(options.majorVersion, options.log);
-  const scratch = await Deno.makeTempDir({ prefix: "edge-stack-pg-" });
-  await Deno.chmod(scratch, 0o755);
+  const scratch = await throwawayClusterDir();
   let server: PostgresServer;
   try {
     server = await startPostgresServer({
