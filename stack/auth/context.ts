@@ -33,9 +33,10 @@ export interface AuthContext {
   /** Every signing key's public half (any of them signed a token this Auth accepts). */
   verifyKeys: ReturnType<typeof createLocalJWKSet>;
   passwords: PasswordHasher;
-  decoy: Promise<string>;
+  /** A hash compared against when an email is unknown (made at the first sign-in). */
+  decoy(): Promise<string>;
   /** How long one bcrypt check at Auth's cost takes here: failed sign-ins take at least this. */
-  decoyMs: Promise<number>;
+  decoyMs(): Promise<number>;
   jwks: { keys: JWK[] };
   limits: Pick<RateLimits, "check">;
   mailer: Mailer;

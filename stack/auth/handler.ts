@@ -119,9 +119,10 @@ export interface AuthService {
 
 export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
   const passwords = new PasswordHasher();
-  // Compared against when an email is unknown, so a sign-in takes as long either way.
-  const decoy = passwords.hash(crypto.randomUUID());
-  decoy.catch(() => {}); // a stack stopped before its first sign-in never awaits it
+  // Compared against when an email is unknown, so a sign-in takes as long either way. Made at
+  // the first sign-in, not at start: three bcrypt runs (~0.3 s of CPU) a stack may never need.
+  let decoy: Promise<string> | undefined;
+  let decoyMs: Promise<number> | undefined;
   const log = deps.log ?? ((line: string) => console.error(line));
   const hooks = new Hooks(deps.sql, deps.hooks ?? {}, log);
   const ctx: AuthContext = {
@@ -141,8 +142,8 @@ export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
     },
     verifyKeys: createLocalJWKSet({ keys: publicSigningJwks(deps.keys) }),
     passwords,
-    decoy,
-    decoyMs: decoy.then(() => timeOneCompare(passwords)).catch(() => 0), // 0: the stack stopped first
+    decoy: () => decoy ??= passwords.hash(crypto.randomUUID()),
+    decoyMs: () => decoyMs ??= timeOneCompare(passwords).catch(() => 0), // 0: the stack stopped first
     jwks: { keys: publicSigningJwks(deps.keys) },
     limits: new RateLimits(deps.settings.rateLimits),
     mailer: createMailer({
@@ -368,7 +369,10 @@ async function token(ctx: AuthContext, request: Request, client: string): Promis
   const user = await findUserByEmail(ctx.sql, email.trim());
   // The hash is checked even for an unknown email, and a failure takes at least one check at
   // Auth's cost: a seeded user's cheaper hash does not tell that the address exists.
-  const valid = await ctx.passwords.compare(password, user?.encrypted_password || await ctx.decoy);
+  const valid = await ctx.passwords.compare(
+    password,
+    user?.encrypted_password || await ctx.decoy(),
+  );
   if (user && ctx.hooks.enabled("password_verification_attempt")) {
     const output = await ctx.hooks.run("password_verification_attempt", {
       user_id: user.id,
@@ -388,7 +392,7 @@ async function token(ctx: AuthContext, request: Request, client: string): Promis
   }
   const ok = valid;
   if (!user || !ok) {
-    const floor = await ctx.decoyMs;
+    const floor = await ctx.decoyMs();
     const wait = started + floor - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     throw badRequest("invalid_credentials", "Invalid login credentials");

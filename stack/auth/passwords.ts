@@ -14,12 +14,18 @@ export const MAX_PASSWORD_LENGTH = 72;
 type Pending = { resolve(value: unknown): void; reject(error: Error): void };
 
 export class PasswordHasher {
-  readonly #workers: Worker[];
+  #workers: Worker[] | null = null;
+  readonly #size: number;
   readonly #pending = new Map<number, Pending>();
   #next = 0;
 
+  /** The workers start with the first password (many stacks never see one: test stacks). */
   constructor(size = 2) {
-    this.#workers = Array.from({ length: size }, () => {
+    this.#size = size;
+  }
+
+  #start(): Worker[] {
+    return this.#workers ??= Array.from({ length: this.#size }, () => {
       const worker = new Worker(new URL("./bcrypt_worker.ts", import.meta.url), { type: "module" });
       worker.onmessage = (
         event: MessageEvent<{ id: number; result?: unknown; error?: string }>,
@@ -36,7 +42,8 @@ export class PasswordHasher {
 
   #run(message: Record<string, unknown>): Promise<unknown> {
     const id = ++this.#next;
-    const worker = this.#workers[id % this.#workers.length]!;
+    const workers = this.#start();
+    const worker = workers[id % workers.length]!;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       worker.postMessage({ id, ...message });
@@ -59,7 +66,8 @@ export class PasswordHasher {
   }
 
   close(): void {
-    for (const worker of this.#workers) worker.terminate();
+    for (const worker of this.#workers ?? []) worker.terminate();
+    this.#workers = [];
     for (const job of this.#pending.values()) job.reject(new Error("stack stopped"));
     this.#pending.clear();
   }
