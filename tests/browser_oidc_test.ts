@@ -7,7 +7,7 @@
  * Needs Debian's chromium (.ci/run installs it); skipped with a printed reason otherwise.
  */
 import assert from "node:assert/strict";
-import { chromiumAvailable, launchChromium, supabaseUmd } from "./helpers/browser.ts";
+import { chromiumAvailable, chromiumSession, supabaseUmd } from "./helpers/browser.ts";
 import { E2E, SUITE_RATE_LIMITS } from "./helpers/stack.ts";
 import { freePort } from "../stack/db/ports.ts";
 import { startStack } from "../stack/start.ts";
@@ -90,7 +90,7 @@ Deno.test({
         return new Response(APP_PAGE, { headers: { "content-type": "text/html" } });
       },
     );
-    const browser = await launchChromium();
+    const browser = await chromiumSession();
     try {
       const s = stack.status;
       const endpoint = `${s.api_url}/_local/idp/logto`;

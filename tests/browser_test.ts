@@ -6,7 +6,7 @@
  * (.ci/run installs it); skipped with a printed reason otherwise.
  */
 import assert from "node:assert/strict";
-import { chromiumAvailable, launchChromium, supabaseUmd } from "./helpers/browser.ts";
+import { chromiumAvailable, chromiumSession, supabaseUmd } from "./helpers/browser.ts";
 import { E2E, ownStack, stackContext, userToken } from "./helpers/stack.ts";
 import { freePort } from "../stack/db/ports.ts";
 
@@ -36,7 +36,7 @@ Deno.test({
     const allowed = servePage(Number(new URL(ctx.appOrigin).port), umd);
     const otherPort = await freePort();
     const other = servePage(otherPort, umd);
-    const browser = await launchChromium();
+    const browser = await chromiumSession();
     try {
       const u = await userToken(s);
       const page = await browser.newPage();
@@ -96,7 +96,7 @@ Deno.test({
     const ctx = await stackContext();
     const s = ctx.status;
     const app = servePage(Number(new URL(ctx.appOrigin).port), await supabaseUmd());
-    const browser = await launchChromium();
+    const browser = await chromiumSession();
     try {
       const page = await browser.newPage();
       await page.goto(`${ctx.appOrigin}/`);
@@ -154,7 +154,7 @@ Deno.test({
     const appOrigin = `http://127.0.0.1:${(app.addr as Deno.NetAddr).port}`;
     const stack = await ownStack({ authSettings: { siteUrl: appOrigin } });
     const s = stack.status;
-    const browser = await launchChromium();
+    const browser = await chromiumSession();
     try {
       const page = await browser.newPage();
       await page.goto(`${appOrigin}/`);

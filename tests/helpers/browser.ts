@@ -2,7 +2,7 @@
  * Headless Chromium for the browser tests: Debian's chromium (.ci/run installs it), driven by
  * playwright-core, and supabase-js's UMD build from Deno's npm cache for the pages to load.
  */
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -30,6 +30,32 @@ export function launchChromium(): Promise<Browser> {
       "--disable-sync",
     ],
   });
+}
+
+let shared: Promise<Browser> | undefined;
+
+/**
+ * One Chromium per test file (a launch costs ~1.8 s of CPU): each test's pages get a browser
+ * context of their own, as with a fresh browser, and `close()` ends them. The browser itself
+ * ends with the test process (it exits when its pipe to playwright closes).
+ */
+export async function chromiumSession(): Promise<{
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}> {
+  shared ??= launchChromium();
+  const browser = await shared;
+  const pages: Page[] = [];
+  return {
+    async newPage() {
+      const page = await browser.newPage();
+      pages.push(page);
+      return page;
+    },
+    async close() {
+      await Promise.all(pages.map((page) => page.context().close()));
+    },
+  };
 }
 
 /** supabase-js's browser build, the version import_map.json pins. */
