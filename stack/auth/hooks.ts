@@ -13,7 +13,6 @@
  * A hook's `{"error": {"http_code": N, "message": "..."}}` reaches the client as that status
  * and message (code `unexpected_failure` for 500, else `unknown`, as GoTrue answers).
  */
-import { Webhook } from "standardwebhooks";
 import { parse } from "smol-toml";
 import type { Sql } from "../db/database.ts";
 import { AuthError } from "./errors.ts";
@@ -196,6 +195,7 @@ export class Hooks {
           (HTTP_TIMEOUT_MS / 1000).toFixed(6)
         } seconds`,
       );
+    const { Webhook } = await import("standardwebhooks"); // only stacks with an HTTP hook
     for (let attempt = 0; attempt < HTTP_RETRIES; attempt++) {
       const id = crypto.randomUUID();
       const at = new Date();

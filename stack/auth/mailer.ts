@@ -7,7 +7,6 @@
  * `[auth.rate_limit] email_sent` (per hour, project-wide) applies to a real SMTP server only:
  * the Supabase CLI lifts it for its local inbox, and so does this stack.
  */
-import nodemailer from "nodemailer";
 import { AuthError } from "./errors.ts";
 import { type MailData, type MailKind, renderMail } from "./mail_templates.ts";
 import type { AuthSettings } from "./settings.ts";
@@ -29,21 +28,28 @@ const HOUR = 3600_000;
 export function createMailer(options: MailerOptions): Mailer {
   const { settings, log } = options;
   const smtp = settings.email.smtp;
-  const transport = smtp
-    ? nodemailer.createTransport({
-      host: smtp.host,
-      port: smtp.port,
-      secure: smtp.port === 465,
-      ...(smtp.user !== "" ? { auth: { user: smtp.user, pass: smtp.pass } } : {}),
-    })
-    : options.inboxSmtpPort !== null
-    ? nodemailer.createTransport({
-      host: "127.0.0.1",
-      port: options.inboxSmtpPort,
-      secure: false,
-      ignoreTLS: true,
-    })
-    : null;
+  // nodemailer loads with the first mail, and its transport is made once (~0.1 s of CPU a
+  // stack that sends none never spends).
+  type Transport = ReturnType<typeof import("nodemailer").createTransport>;
+  let transport: Promise<Transport | null> | undefined;
+  const transportFor = () =>
+    transport ??= import("nodemailer").then(({ default: nodemailer }) =>
+      smtp
+        ? nodemailer.createTransport({
+          host: smtp.host,
+          port: smtp.port,
+          secure: smtp.port === 465,
+          ...(smtp.user !== "" ? { auth: { user: smtp.user, pass: smtp.pass } } : {}),
+        })
+        : options.inboxSmtpPort !== null
+        ? nodemailer.createTransport({
+          host: "127.0.0.1",
+          port: options.inboxSmtpPort,
+          secure: false,
+          ignoreTLS: true,
+        })
+        : null
+    );
   const from = smtp
     ? { name: smtp.senderName, address: smtp.adminEmail }
     : { name: settings.email.senderName, address: settings.email.adminEmail };
@@ -59,6 +65,7 @@ export function createMailer(options: MailerOptions): Mailer {
         sentAt.push(now);
       }
       const mail = renderMail(kind, data, settings.email.templates[kind]);
+      const transport = await transportFor();
       if (!transport) {
         log(`[auth] ${kind} mail not sent: no [auth.email.smtp] and the inbox is disabled`);
         return;
@@ -73,7 +80,7 @@ export function createMailer(options: MailerOptions): Mailer {
       }
     },
     close() {
-      transport?.close();
+      transport?.then((t) => t?.close()).catch(() => {});
     },
   };
 }

@@ -11,7 +11,6 @@
  *   DELETE /factors/{id}
  */
 import * as OTPAuth from "otpauth";
-import QRCode from "qrcode";
 import { type AuthContext, body, caller } from "./context.ts";
 import { AuthError, authJson, badRequest, forbidden, notFound, unprocessable } from "./errors.ts";
 import { newRefreshToken, signAccessToken } from "./sessions.ts";
@@ -131,6 +130,8 @@ export async function enroll(ctx: AuthContext, request: Request): Promise<Respon
     : new URL(ctx.settings.siteUrl).host;
   const secret = new OTPAuth.Secret({ size: 20 }).base32;
   const uri = totpOf(secret, issuer, user.email ?? "").toString();
+  // Loaded at the first enrollment: most stacks never draw a QR code.
+  const { default: QRCode } = await import("qrcode");
   const qr = await QRCode.toString(uri, { type: "svg", errorCorrectionLevel: "H" });
   await ctx.sql`
     insert into auth.mfa_factors (id, user_id, friendly_name, factor_type, status, secret)

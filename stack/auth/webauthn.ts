@@ -4,12 +4,8 @@
  * credential ("create"), a verified one's to use it ("request"). The relying party is
  * `[auth.webauthn]` (rp_display_name, rp_id, rp_origins).
  */
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-} from "@simplewebauthn/server";
+/** Loaded at the first WebAuthn ceremony (~0.3 s of CPU that stacks without one never spend). */
+const simpleWebAuthn = () => import("@simplewebauthn/server");
 import { AuthError, badRequest } from "./errors.ts";
 import type { AuthSettings } from "./settings.ts";
 import type { UserRow } from "./users.ts";
@@ -57,6 +53,7 @@ export async function ceremonyOptions(
   otherCredentials: StoredCredential[],
 ): Promise<{ session: CeremonySession; options: { publicKey: unknown } }> {
   const rp = relyingParty(settings);
+  const { generateAuthenticationOptions, generateRegistrationOptions } = await simpleWebAuthn();
   if (factor.status !== "verified") {
     const options = await generateRegistrationOptions({
       rpName: rp.rpDisplayName || rp.rpId,
@@ -109,6 +106,7 @@ export async function verifyCeremony(
       "unexpected_failure",
       `Failed to validate WebAuthn MFA response: ${(error as Error).message.slice(0, 200)}`,
     );
+  const { verifyAuthenticationResponse, verifyRegistrationResponse } = await simpleWebAuthn();
   if (type === "create") {
     let result;
     try {
