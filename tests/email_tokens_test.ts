@@ -25,7 +25,7 @@ Deno.test("email tokens: codes are otp_length digits, uniformly spread", () => {
   // 240,000 digits. A byte taken modulo 10 would favour 0-5 by 26/25 (4%). For uniform digits
   // the ratio of their mean count to that of 6-9 has a standard deviation of 0.42% (0-5 hold
   // Binomial(240000, 0.6) digits: sd 240, i.e. 1/600 + 1/400), so 2% is 4.8 sd: a false alarm
-  // once in ~600,000 runs, and the 4% bias is still 4.3 sd beyond it.
+  // once in ~600,000 runs, and the 4% bias lies 4.8 sd beyond it on the other side.
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const ratio = mean(counts.slice(0, 6)) / mean(counts.slice(6));
   assert.ok(Math.abs(ratio - 1) < 0.02, `low/high digit ratio ${ratio.toFixed(4)}`);
