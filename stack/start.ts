@@ -128,10 +128,8 @@ const root = new URL("../", import.meta.url);
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const t0 = performance.now();
   const log = options.log ?? ((line: string) => console.error(line));
-  const { keys, port, apiUrl, bin, db, configTomlPath, configText, issuer } = await prepare(
-    options,
-    log,
-  );
+  const { keys, port, apiUrl, bin, db, configTomlPath, configText, issuer, issuers } =
+    await prepare(options, log);
   // Started parts, stopped in reverse order, also when a later part fails to start.
   const parts: { stop(): Promise<void> | void }[] = [{ stop: () => db.close() }];
   const stopAll = async () => {
@@ -141,9 +139,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const crashPromise = new Promise<number>((resolve) => (crashed = resolve));
   try {
     const env = functionEnvironment(apiUrl, keys, db, options, issuer);
-    // One issuer list for both doors: config.toml's [auth.third_party.*] and the entry form,
-    // with stand-in keys for issuers whose own are not on this machine.
-    const issuers = issuerSet(configTomlPath, configText, options, apiUrl);
     env.AUTH_ISSUERS = JSON.stringify(issuers.local);
     if (options.functionIsolation === "in-process") Deno.env.set("AUTH_ISSUERS", env.AUTH_ISSUERS);
     const standIns = await startStandIns({
@@ -258,6 +253,10 @@ async function prepare(options: StackOptions, log: (line: string) => void) {
     projectKeys,
   );
   const issuer = projectKeys.jwtIssuer ?? `${apiUrl}/auth/v1`;
+  // One issuer list for both doors: config.toml's [auth.third_party.*] and the entry form,
+  // with stand-in keys for issuers whose own are not on this machine. Read before the database
+  // opens: a mistake there stops the start at once, with no cluster made for nothing.
+  const issuers = issuerSet(configTomlPath, configText, options, apiUrl);
   const bin = await findPostgrest(log);
   const db = await openDatabase({
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
@@ -275,7 +274,7 @@ async function prepare(options: StackOptions, log: (line: string) => void) {
     authenticatorPassword: keys.dbPassword,
     log,
   });
-  return { keys, port, apiUrl, bin, db, configTomlPath, configText, issuer };
+  return { keys, port, apiUrl, bin, db, configTomlPath, configText, issuer, issuers };
 }
 
 /**
