@@ -9,7 +9,6 @@ import { type HookSettings, readHookSettings } from "./auth/hooks.ts";
 import { type AuthSettings, readAuthSettings } from "./auth/settings.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "./runtime/body_limit.ts";
 import { bootstrap, type Database, openDatabase, resetDatabase } from "./db/database.ts";
-import { freePort } from "./db/ports.ts";
 import { readDbSettings } from "./db/settings.ts";
 import { createGateway, type FunctionRegistry } from "./runtime/gateway.ts";
 import { functionRegistry } from "./runtime/in_process.ts";
@@ -128,10 +127,13 @@ const root = new URL("../", import.meta.url);
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const t0 = performance.now();
   const log = options.log ?? ((line: string) => console.error(line));
-  const { keys, port, apiUrl, bin, db, configTomlPath, configText, issuer, issuers } =
+  const { keys, listener, apiUrl, bin, db, configTomlPath, configText, issuer, issuers } =
     await prepare(options, log);
   // Started parts, stopped in reverse order, also when a later part fails to start.
-  const parts: { stop(): Promise<void> | void }[] = [{ stop: () => db.close() }];
+  const parts: { stop(): Promise<void> | void }[] = [
+    { stop: () => closeListener(listener) },
+    { stop: () => db.close() },
+  ];
   const stopAll = async () => {
     for (const part of parts.reverse()) await part.stop();
   };
@@ -194,7 +196,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     if (runtime) parts.push({ stop: () => runtime.close() });
 
-    const served = serveGateway(port, {
+    const served = serveGateway(listener, {
       db,
       keys,
       config,
@@ -234,12 +236,43 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
 /** Keys, port, the PostgREST binary and the database: what every other part needs. */
 async function prepare(options: StackOptions, log: (line: string) => void) {
+  // The port is bound now, not when the gateway starts: with port 0 the system picks it, and no
+  // database or PostgREST port chosen meanwhile (here or by a stack starting next to this one)
+  // can take it.
+  const wanted = options.port ?? 54321;
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: "127.0.0.1", port: wanted });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new Error(`port ${wanted} is in use by another program (pass another port)`);
+    }
+    throw error;
+  }
+  const port = (listener.addr as Deno.NetAddr).port;
+  const apiUrl = `http://127.0.0.1:${port}`;
+  try {
+    return { listener, ...await prepareParts(options, log, apiUrl) };
+  } catch (error) {
+    closeListener(listener);
+    throw error;
+  }
+}
+
+function closeListener(listener: Deno.TcpListener): void {
+  try {
+    listener.close();
+  } catch { /* closed by the gateway already */ }
+}
+
+async function prepareParts(
+  options: StackOptions,
+  log: (line: string) => void,
+  apiUrl: string,
+) {
   const keysPath = options.keysPath === undefined
     ? new URL(".local/keys.json", root).pathname
     : options.keysPath;
-  const port = options.port === 0 ? await freePort() : options.port ?? 54321;
-  const apiUrl = `http://127.0.0.1:${port}`;
-
   const configTomlPath = options.configToml ?? new URL("supabase/config.toml", root).pathname;
   const configText = await Deno.readTextFile(configTomlPath).catch(() => null);
   const dbSettings = readDbSettings(configText);
@@ -274,14 +307,14 @@ async function prepare(options: StackOptions, log: (line: string) => void) {
     authenticatorPassword: keys.dbPassword,
     log,
   });
-  return { keys, port, apiUrl, bin, db, configTomlPath, configText, issuer, issuers };
+  return { keys, apiUrl, bin, db, configTomlPath, configText, issuer, issuers };
 }
 
 /**
  * The gateway: Deno.serve on a Unix socket only this user can reach, behind the front door on
  * the stack's port (the connection cap), plus the local db-reset endpoint `deno task db` uses.
  */
-function serveGateway(port: number, parts: {
+function serveGateway(listener: Deno.TcpListener, parts: {
   db: Database;
   keys: StackKeys;
   config: AuthConfig;
@@ -332,7 +365,7 @@ function serveGateway(port: number, parts: {
   const socket = `${socketDir}/gateway.sock`;
   const server = Deno.serve({ path: socket, onListen: () => {} }, gateway);
   const door = openFrontDoor({
-    port,
+    listener,
     socket,
     maxConnections: parts.gatewaySettings.maxConnections,
     idleMs: parts.gatewaySettings.idleMs,

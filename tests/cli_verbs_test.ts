@@ -226,8 +226,7 @@ Deno.test({
   async fn() {
     const state = await Deno.makeTempDir({ prefix: "edge-state-" });
     const env = { EDGE_STACK_DIR: state };
-    const port = await freePort();
-    const { child, stderr: progress } = await startCli(state, { port, stderr: true });
+    const { child, stderr: progress, port } = await startCli(state, { stderr: true });
     const stderr = progress!;
     let progressSeen = "";
     try {

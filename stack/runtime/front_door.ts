@@ -8,7 +8,8 @@
  */
 
 export interface FrontDoorOptions {
-  port: number;
+  /** The stack's port, bound when the start began (so no other program can take it meanwhile). */
+  listener: Deno.TcpListener;
   /** The gateway's own server (Deno.serve on a Unix socket). */
   socket: string;
   maxConnections: number;
@@ -39,7 +40,7 @@ const REFUSAL = (() => {
 })();
 
 export function openFrontDoor(options: FrontDoorOptions): FrontDoor {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: options.port });
+  const listener = options.listener;
   let open = 0;
   let refusedSince = 0;
   let lastWarning = 0;

@@ -29,7 +29,12 @@ export interface StartedCli {
   interrupt(): Promise<number>;
 }
 
-/** `deno task start` on `state` (free ports unless given), once its banner is printed. */
+/**
+ * `deno task start` on `state`, once its banner is printed. Without a port it runs with
+ * `--port 0`: the stack picks free ports for everything (its inbox too), so stacks that tests
+ * start side by side never meet on a port; the banner says which. A given port (a restart on
+ * the same port) puts the inbox on config.toml's 54324, as a user's start does.
+ */
 export async function startCli(
   state: string,
   options: {
@@ -40,9 +45,6 @@ export async function startCli(
     env?: Record<string, string>;
   } = {},
 ): Promise<StartedCli> {
-  const { freePort } = await import("../../stack/db/ports.ts");
-  const port = options.port ?? await freePort();
-  const dbPort = options.dbPort ?? await freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -50,29 +52,39 @@ export async function startCli(
       `${ROOT}/cli/main.ts`,
       "start",
       "--port",
-      String(port),
-      "--db-port",
-      String(dbPort),
+      String(options.port ?? 0),
+      ...(options.dbPort !== undefined ? ["--db-port", String(options.dbPort)] : []),
       ...(options.extra ?? []),
     ],
     env: { ...options.env, EDGE_STACK_DIR: state, NO_COLOR: "1" },
     cwd: ROOT,
     stdout: "piped",
-    stderr: options.stderr ? "piped" : "null",
+    stderr: "piped",
   }).spawn();
+  // Its stderr: handed to the test when asked for, else kept (the last 2 KB) to explain a start
+  // that fails.
+  let errTail = "";
   const stderr = options.stderr
     ? child.stderr.pipeThrough(new TextDecoderStream()).getReader()
-    : null;
+    : (child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (text) => void (errTail = (errTail + text).slice(-2048)) }),
+    ).catch(() => {}),
+      null);
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let printed = "";
   const deadline = Date.now() + 60_000;
   while (!printed.includes("Mint a user token")) {
     const { value, done } = await reader.read();
-    if (done || Date.now() > deadline) throw new Error(`stack did not start:\n${printed}`);
+    if (done || Date.now() > deadline) {
+      if (done) await child.status;
+      throw new Error(`stack did not start:\n${printed}\nstderr:\n${errTail}`);
+    }
     printed += value;
   }
   reader.releaseLock();
   child.stdout.cancel().catch(() => {});
+  const port = Number(/API URL: http:\/\/127\.0\.0\.1:(\d+)/.exec(printed)?.[1]);
+  const dbPort = Number(/DB URL: postgresql:\/\/[^@\s]+@127\.0\.0\.1:(\d+)\//.exec(printed)?.[1]);
   return {
     child,
     printed,
