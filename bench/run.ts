@@ -31,7 +31,7 @@ import { SUITE_RATE_LIMITS } from "../tests/helpers/stack.ts";
 const BENCH_AUTH = { rateLimits: SUITE_RATE_LIMITS };
 
 const USAGE = [
-  "usage: deno task bench [--quick] [--write] [--only verify|http|cold|stack|matrix]",
+  "usage: deno task bench [--quick] [--write] [--only SCENARIO]",
   "  --quick  shorter loads (a smoke run); never written",
   "  --write  write the table to docs/BENCHMARKS.md (otherwise it is only printed)",
   "  --only   run one scenario: verify (micro + in process), http (load vs @supabase/server),",
@@ -39,9 +39,10 @@ const USAGE = [
   "           matrix (the full request path: embedded PostgreSQL and BENCH_DATABASE_URL x",
   "           HS256/ES256 x PostgREST directly, /rest/v1, /functions/v1/me),",
   "           boot (stack start on a new and on an existing cluster),",
-  "           misbehave (`me` latency while another function spins, allocates, recurses)",
+  "           misbehave (`me` latency while another function spins, allocates, recurses),",
+  "           suite (the whole `deno task test`, wall time)",
 ].join("\n");
-const SCENARIOS = ["verify", "http", "cold", "stack", "matrix", "boot", "misbehave"];
+const SCENARIOS = ["verify", "http", "cold", "stack", "matrix", "boot", "misbehave", "suite"];
 let flags;
 try {
   flags = parseArgs({
@@ -976,6 +977,34 @@ if (want("boot")) {
     "",
     "warm <= 2 s",
     verdict(median(warm) <= 2000),
+  ]);
+}
+
+if (want("suite") && !quick) {
+  // ---------------------------------------------------------------- 12. the test suite
+  // Last but one, alone on the machine: `deno task test` as a developer runs it (warm caches:
+  // its type check is the cached one after the first run).
+  console.error("bench: the whole deno task test...");
+  const t = performance.now();
+  const out = await new Deno.Command(deno, {
+    args: ["run", "-A", "scripts/test.ts"],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const seconds = (performance.now() - t) / 1000;
+  const text = new TextDecoder().decode(out.stdout);
+  const summary = /^(ok|FAILED) \| (\d+) passed \| (\d+) failed/m.exec(text);
+  if (!out.success || !summary) {
+    throw new Error(`deno task test failed in the bench:\n${text.slice(-2000)}`);
+  }
+  rows.push([
+    `\`deno task test\`: ${summary[2]} tests, every file, wall time of one run`,
+    `${seconds.toFixed(0)} s`,
+    "",
+    "",
+    "<= 90 s",
+    verdict(seconds <= 90),
   ]);
 }
 
