@@ -351,7 +351,6 @@ Deno.test({
   name: "runtime: CPU, wall-clock and memory limits stop the function with 546 WORKER_LIMIT",
   ...E2E,
   async fn() {
-    const started = performance.now();
     const [loop, other] = await Promise.all([
       call("loop"),
       // While one function spins, others answer at once: it spins in its own process.
@@ -360,7 +359,8 @@ Deno.test({
     assert.equal(loop.status, 546, JSON.stringify(loop.body));
     assert.equal(loop.body.code, "WORKER_LIMIT");
     assert.equal(other.status, 200);
-    assert.ok(performance.now() - started < 3000, "stopped near its 500 ms CPU limit");
+    // Which limit stopped it is the log's to say (a wall-time bound here failed on a loaded
+    // machine, where the process's boot alone can take a second).
     const sleep = await call("sleep");
     assert.equal(sleep.status, 546);
     const hog = await call("hog");
@@ -369,7 +369,11 @@ Deno.test({
     // loaded machine, seconds after: one full run missed a 2 s window).
     const logged = (line: string) =>
       eventually(() => Promise.resolve(logs.some((l) => l.includes(line))), 6000)
-        .catch(() => assert.fail(`not logged: ${line}`));
+        .catch(() => {
+          const name = line.split(" ")[0]!;
+          const about = logs.filter((l) => l.includes(name)).slice(-8).join("\n");
+          assert.fail(`not logged: ${line}; its lines were:\n${about}`);
+        });
     await logged("loop stopped: cpu_time limit");
     await logged("sleep stopped: wall_clock limit");
     await logged("hog stopped: memory limit");

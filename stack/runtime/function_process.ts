@@ -18,7 +18,7 @@
  *   spin after answering, a busy worker thread) drains a bucket of one request's limit that
  *   refills at a tenth of a core;
  * - memory: the process's resident memory (V8 heap, ArrayBuffers, WASM memory, worker
- *   threads) above what it held once loaded, besides V8's own heap limit.
+ *   threads) above what it held once loaded; V8's own heap limit, at twice that, is a backstop.
  * A process that breaks one is killed; its requests get 546 WORKER_LIMIT and the next request
  * gets a fresh process.
  */
@@ -109,6 +109,8 @@ export class FunctionProcess {
   #ready = false;
   #killed: KillReason | null = null;
   #sawOutOfMemory = false;
+  /** Settles when the process's stderr has been read to its end. */
+  #stderrRead: Promise<void> = Promise.resolve();
   /** In-flight requests, by sequence number (ids only grow): the CPU time when each began. */
   readonly #running = new Map<number, number>();
   #seq = 0;
@@ -156,7 +158,11 @@ export class FunctionProcess {
           .join(",")
       }`,
       `--allow-write=${this.#tmp},${this.#sockets}`,
-      `--v8-flags=--max-old-space-size=${runtime.memoryMb}`,
+      // V8's heap limit is a backstop at twice the memory limit: at the limit itself a heap that
+      // grows makes V8 collect garbage again and again, and that CPU ran into the CPU limit
+      // first on a loaded machine (a memory hog reported as cpu_time). The watcher, which counts
+      // all of the process's memory, stops it at the memory limit.
+      `--v8-flags=--max-old-space-size=${runtime.memoryMb * 2}`,
       ...(options.inspect ? [`--inspect=${options.inspect}`] : []),
       HOST,
       `file://${spec.entrypoint}`,
@@ -206,7 +212,7 @@ export class FunctionProcess {
       }
       options.log(line);
     });
-    this.#pipe(this.#child.stderr, (line) => {
+    this.#stderrRead = this.#pipe(this.#child.stderr, (line) => {
       if (/out of memory|heap limit/i.test(line)) this.#sawOutOfMemory = true;
       options.log(line);
     });
@@ -314,6 +320,11 @@ export class FunctionProcess {
   async #why(error: unknown): Promise<Error> {
     // A process that died mid-request: wait a moment to learn why.
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, 200))]);
+    // Its last words first: V8's out-of-memory report may still be in the pipe when it exits
+    // (on a loaded machine, for longer than the wait above).
+    if (!this.#alive) {
+      await Promise.race([this.#stderrRead, new Promise((r) => setTimeout(r, 1000))]);
+    }
     const reason = this.#killed;
     if (reason === "wall_clock" || reason === "cpu_time" || reason === "background_cpu") {
       return new WorkerLimitError(reason === "wall_clock" ? "wall_clock" : "cpu_time");
