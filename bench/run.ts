@@ -994,9 +994,15 @@ if (want("suite") && !quick) {
   }).output();
   const seconds = (performance.now() - t) / 1000;
   const text = new TextDecoder().decode(out.stdout);
-  const summary = /^(ok|FAILED) \| (\d+) passed \| (\d+) failed/m.exec(text);
+  // The runner's own last line (the suite's and the after-suite check's tests together).
+  const summary = /^(ok|FAILED) \| (\d+) passed \| (\d+) failed.*\(suite and after-suite/m.exec(
+    text,
+  );
   if (!out.success || !summary) {
-    throw new Error(`deno task test failed in the bench:\n${text.slice(-2000)}`);
+    const err = new TextDecoder().decode(out.stderr);
+    throw new Error(
+      `deno task test failed in the bench:\n${text.slice(-1500)}\n${err.slice(-1500)}`,
+    );
   }
   rows.push([
     `\`deno task test\`: ${summary[2]} tests, every file, wall time of one run`,
