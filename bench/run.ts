@@ -84,7 +84,15 @@ const MATRIX_ROUND_SECONDS = quick ? 1 : 2;
 const CONCURRENCY = 32;
 
 function run(args: string[], env: Record<string, string> = {}) {
-  return new Deno.Command(deno, { args, env, stdout: "piped", stderr: "piped" }).output();
+  return new Deno.Command(deno, {
+    args,
+    // The environment the bench started with: in-process scenarios set the functions' own
+    // (AUTH_ISSUERS among them), which a child's stack would take as a second source.
+    clearEnv: true,
+    env: { ...startEnv, ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
 }
 
 // ---------------------------------------------------------------- helpers
@@ -899,7 +907,8 @@ if (want("boot")) {
         "--db-port",
         String(await freePort()),
       ],
-      env: { EDGE_STACK_DIR: state, NO_COLOR: "1" },
+      clearEnv: true,
+      env: { ...startEnv, EDGE_STACK_DIR: state, NO_COLOR: "1" },
       stdout: "piped",
       stderr: "null",
     }).spawn();
