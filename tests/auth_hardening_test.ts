@@ -147,6 +147,17 @@ Deno.test({
   },
 });
 
+/** A confirmed user as a seed.sql makes one: pgcrypto's bcrypt at `cost`, PASSWORD. */
+async function seedUser(sql: ReturnType<typeof adminSql>, address: string, cost: number) {
+  await sql`
+    insert into auth.users (instance_id, id, aud, role, email, encrypted_password,
+      email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at,
+      confirmation_token, email_change, email_change_token_new, recovery_token)
+    values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
+      'authenticated', ${address}, crypt(${PASSWORD}, gen_salt('bf', ${cost})), now(),
+      '{"provider":"email","providers":["email"]}', '{}', now(), now(), '', '', '', '')`;
+}
+
 Deno.test({
   name: "auth hardening: a seeded (pgcrypto, cost 6) hash is redone at Auth's cost on sign-in",
   ...E2E,
@@ -154,13 +165,7 @@ Deno.test({
     const sql = adminSql(s);
     try {
       const address = email();
-      await sql`
-        insert into auth.users (instance_id, id, aud, role, email, encrypted_password,
-          email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at,
-          confirmation_token, email_change, email_change_token_new, recovery_token)
-        values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
-          'authenticated', ${address}, crypt(${PASSWORD}, gen_salt('bf')), now(),
-          '{"provider":"email","providers":["email"]}', '{}', now(), now(), '', '', '', '')`;
+      await seedUser(sql, address, 6); // pgcrypto's default cost
       const [before] =
         await sql`select encrypted_password as h from auth.users where email = ${address}`;
       assert.match(before!.h, /^\$2a\$06\$/);
@@ -189,13 +194,7 @@ Deno.test({
     try {
       const address = email();
       // Cost 4: one check takes ~1 ms where Auth's cost 10 takes ~60-90 ms here.
-      await sql`
-        insert into auth.users (instance_id, id, aud, role, email, encrypted_password,
-          email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at,
-          confirmation_token, email_change, email_change_token_new, recovery_token)
-        values ('00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated',
-          'authenticated', ${address}, crypt(${PASSWORD}, gen_salt('bf', 4)), now(),
-          '{"provider":"email","providers":["email"]}', '{}', now(), now(), '', '', '', '')`;
+      await seedUser(sql, address, 4);
       const timed = async (who: string) => {
         const t0 = performance.now();
         const r = await client().auth.signInWithPassword({ email: who, password: "wrong-one" });
