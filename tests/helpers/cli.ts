@@ -64,12 +64,14 @@ export async function startCli(
   // Its stderr: handed to the test when asked for, else kept (the last 2 KB) to explain a start
   // that fails.
   let errTail = "";
-  const stderr = options.stderr
-    ? child.stderr.pipeThrough(new TextDecoderStream()).getReader()
-    : (child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({ write: (text) => void (errTail = (errTail + text).slice(-2048)) }),
-    ).catch(() => {}),
-      null);
+  const errText = child.stderr.pipeThrough(new TextDecoderStream());
+  const stderr = options.stderr ? errText.getReader() : null;
+  if (!stderr) {
+    errText.pipeTo(
+      new WritableStream({ write: (t) => void (errTail = (errTail + t).slice(-2048)) }),
+    )
+      .catch(() => {});
+  }
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let printed = "";
   const deadline = Date.now() + 60_000;
