@@ -218,8 +218,9 @@ export class FunctionProcess {
     });
   }
 
+  /** Takes requests: running, and not being killed (SIGKILL is sent, the exit not seen yet). */
   get alive(): boolean {
-    return this.#alive;
+    return this.#alive && this.#killed === null;
   }
 
   #reported = false;
