@@ -67,6 +67,8 @@ const NETWORK_ENV = [
   "no_proxy",
   "DENO_CERT",
   "DENO_TLS_CA_STORE",
+  // Deno reads Node's variable too: a machine behind a TLS-inspecting proxy may set only it.
+  "NODE_EXTRA_CA_CERTS",
   "SSL_CERT_FILE",
   "SSL_CERT_DIR",
 ];
