@@ -21,6 +21,8 @@ export default {
     secret: Deno.env.get("MY_SECRET") ?? null,
     url: Deno.env.get("SUPABASE_URL") ?? null,
     home: Deno.env.get("HOME") ?? null,
+    noProxy: Deno.env.get("NO_PROXY") ?? null,
+    extraCa: Deno.env.get("NODE_EXTRA_CA_CERTS") ?? null,
     path: new URL(req.url).pathname,
   }),
 };
@@ -223,6 +225,11 @@ for (const [path, text] of Object.entries(FILES)) await write(path, text);
 await Deno.writeTextFile(`${dir}/config.toml`, CONFIG);
 await Deno.writeTextFile(`${fns}/.env`, "MY_SECRET=first\nSUPABASE_URL=http://evil.example\n");
 
+// The machine's network settings reach a function (to download its imports behind a proxy); a
+// NO_PROXY entry for a host no test uses is harmless to every other test here.
+const NO_PROXY = [Deno.env.get("NO_PROXY"), "runtime-test.invalid"].filter(Boolean).join(",");
+Deno.env.set("NO_PROXY", NO_PROXY);
+
 let stack: Stack | undefined;
 async function theStack(): Promise<Stack> {
   stack ??= await startStack({
@@ -277,6 +284,8 @@ Deno.test({
     assert.equal(first.body.secret, "first");
     assert.equal(first.body.url, s.api_url, "SUPABASE_ names in the env file are skipped");
     assert.equal(first.body.home, null);
+    assert.equal(first.body.noProxy, NO_PROXY, "proxy settings pass through");
+    assert.equal(first.body.extraCa, Deno.env.get("NODE_EXTRA_CA_CERTS") ?? null);
     assert.equal(first.body.path, "/functions/v1/hello/sub/path");
     assert.equal((await call("hello")).body.count, 2, "a warm process keeps module state");
     assert.ok(
