@@ -35,8 +35,6 @@ export interface AuthContext {
   passwords: PasswordHasher;
   /** A hash compared against when an email is unknown (made at the first sign-in). */
   decoy(): Promise<string>;
-  /** How long one bcrypt check at Auth's cost takes here: failed sign-ins take at least this. */
-  decoyMs(): Promise<number>;
   jwks: { keys: JWK[] };
   limits: Pick<RateLimits, "check">;
   mailer: Mailer;

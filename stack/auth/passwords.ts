@@ -11,6 +11,12 @@ export const BCRYPT_COST = 10;
 /** Auth's MaxPasswordLength. */
 export const MAX_PASSWORD_LENGTH = 72;
 
+/** The cost a bcrypt hash was made at, or null for anything that is not a bcrypt hash. */
+export function bcryptCost(hash: string): number | null {
+  const match = /^\$2[aby]\$(\d{2})\$/.exec(hash);
+  return match ? Number(match[1]) : null;
+}
+
 type Pending = { resolve(value: unknown): void; reject(error: Error): void };
 
 export class PasswordHasher {
