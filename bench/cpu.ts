@@ -4,9 +4,28 @@
  * Off Linux every reading is null and the bench leaves the profile out.
  */
 
-import { cpuMs } from "../stack/runtime/proc_cpu.ts";
+import { cpuMs, TICKS_PER_SECOND } from "../stack/runtime/proc_cpu.ts";
 
 export { cpuMs };
+
+/**
+ * CPU time in ms the whole machine has spent busy so far (user, nice, system, irq, softirq and
+ * steal, all cores), from /proc/stat's first line; null off Linux. Two readings bracket a run
+ * whose processes come and go (a test suite's), which per-process readings would miss.
+ */
+export function machineBusyMs(): number | null {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync("/proc/stat");
+  } catch {
+    return null;
+  }
+  // "cpu  user nice system idle iowait irq softirq steal guest guest_nice"
+  const fields = stat.slice(0, stat.indexOf("\n")).trim().split(/\s+/).map(Number);
+  const busy = [1, 2, 3, 6, 7, 8].reduce((sum, i) => sum + (fields[i] || 0), 0);
+  return busy * 1000 / TICKS_PER_SECOND;
+}
+
 export interface ProcessInfo {
   pid: number;
   ppid: number;

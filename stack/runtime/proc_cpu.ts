@@ -4,7 +4,7 @@
  */
 
 /** USER_HZ: /proc reports CPU time in these ticks (100 on every Linux this runs on). */
-const TICKS_PER_SECOND = 100;
+export const TICKS_PER_SECOND = 100;
 
 /**
  * CPU time (user + system) in ms of a process ("1234", "self") or one of its threads
