@@ -119,8 +119,9 @@ export interface AuthService {
 
 export async function createAuthService(deps: AuthDeps): Promise<AuthService> {
   const passwords = new PasswordHasher();
-  // Compared against when an email is unknown, so a sign-in takes as long either way. Made at
-  // the first sign-in, not at start: three bcrypt runs (~0.3 s of CPU) a stack may never need.
+  // Compared against when an email is unknown or a stored hash is cheaper than Auth's, so a
+  // failed sign-in does the same work either way. Made at the first sign-in, not at start: a
+  // bcrypt run (~0.1 s of CPU) that a stack may never need.
   let decoy: Promise<string> | undefined;
   const log = deps.log ?? ((line: string) => console.error(line));
   const hooks = new Hooks(deps.sql, deps.hooks ?? {}, log);
@@ -200,7 +201,6 @@ function openIdConfiguration(issuer: string) {
   };
 }
 
-/** Time one compare at Auth's cost (a failed sign-in is padded to it, see token()). */
 /** POST /signup without email or phone, when `[auth] enable_anonymous_sign_ins` allows it. */
 async function signInAnonymously(
   ctx: AuthContext,
