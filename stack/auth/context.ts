@@ -33,7 +33,7 @@ export interface AuthContext {
   /** Every signing key's public half (any of them signed a token this Auth accepts). */
   verifyKeys: ReturnType<typeof createLocalJWKSet>;
   passwords: PasswordHasher;
-  /** A hash compared against when an email is unknown (made at the first sign-in). */
+  /** A hash at Auth's cost, checked when an email is unknown or its hash is cheaper (made once). */
   decoy(): Promise<string>;
   jwks: { keys: JWK[] };
   limits: Pick<RateLimits, "check">;
