@@ -377,8 +377,7 @@ async function token(ctx: AuthContext, request: Request, client: string): Promis
       );
     }
   }
-  const ok = valid;
-  if (!user || !ok) {
+  if (!user || !valid) {
     // A failure does at least one check at Auth's cost, as an unknown address does, under the
     // same load: a seeded user's cheaper (or unreadable) hash does not tell that the address
     // exists. (A fixed wait measured once fell behind when the machine got busy.)

@@ -31,9 +31,9 @@ export function createMailer(options: MailerOptions): Mailer {
   // nodemailer loads with the first mail, and its transport is made once (~0.1 s of CPU a
   // stack that sends none never spends).
   type Transport = ReturnType<typeof import("nodemailer").createTransport>;
-  let transport: Promise<Transport | null> | undefined;
+  let made: Promise<Transport | null> | undefined;
   const transportFor = () =>
-    transport ??= import("nodemailer").then(({ default: nodemailer }) =>
+    made ??= import("nodemailer").then(({ default: nodemailer }) =>
       smtp
         ? nodemailer.createTransport({
           host: smtp.host,
@@ -80,7 +80,7 @@ export function createMailer(options: MailerOptions): Mailer {
       }
     },
     close() {
-      transport?.then((t) => t?.close()).catch(() => {});
+      made?.then((t) => t?.close()).catch(() => {});
     },
   };
 }

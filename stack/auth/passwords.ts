@@ -63,7 +63,7 @@ export class PasswordHasher {
 
   /** False for a missing or malformed hash (never throws on stored data). */
   async compare(password: string, hash: string | null): Promise<boolean> {
-    if (!hash || !/^\$2[aby]\$\d{2}\$/.test(hash)) return false;
+    if (!hash || bcryptCost(hash) === null) return false;
     try {
       return await this.#run({ op: "compare", password, hash }) as boolean;
     } catch {

@@ -4,11 +4,12 @@
  * credential ("create"), a verified one's to use it ("request"). The relying party is
  * `[auth.webauthn]` (rp_display_name, rp_id, rp_origins).
  */
-/** Loaded at the first WebAuthn ceremony (~0.3 s of CPU that stacks without one never spend). */
-const simpleWebAuthn = () => import("@simplewebauthn/server");
 import { AuthError, badRequest } from "./errors.ts";
 import type { AuthSettings } from "./settings.ts";
 import type { UserRow } from "./users.ts";
+
+/** Loaded at the first WebAuthn ceremony (~0.3 s of CPU that stacks without one never spend). */
+const simpleWebAuthn = () => import("@simplewebauthn/server");
 
 /** What a factor keeps of its credential once verified. */
 export interface StoredCredential {
