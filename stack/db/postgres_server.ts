@@ -215,7 +215,7 @@ async function templateDir(binaries: PostgresBinaries, user: RunAs | null): Prom
   );
   const tag = Array.from(digest.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
   const owner = user?.uid ?? Deno.uid() ?? "any";
-  // "w1": 1 MB WAL segments (initdb's default is 16 MB), so a new cluster copies 23 MB, not 39.
+  // "w1": 1 MB WAL segments (initdb's default is 16 MB), so a new cluster copies 28 MB, not 39.
   return `${TOOLS_DIR}/postgres/templates/${binaries.major}-${tag}-${owner}-w1`;
 }
 

@@ -15,7 +15,7 @@ export async function chromiumAvailable(file: string): Promise<boolean> {
   return here;
 }
 
-export function launchChromium(): Promise<Browser> {
+function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
